@@ -1,0 +1,1 @@
+"""Flow engine, call-flow model and loader."""

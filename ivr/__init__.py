@@ -1,0 +1,1 @@
+"""Centralita web app, webhooks and CLI."""

@@ -1,0 +1,1 @@
+"""Sub-commands of ``ivr``, one module per area."""

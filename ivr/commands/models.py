@@ -1,0 +1,10 @@
+"""`ivr models ...` commands."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("models")
+def models() -> None:
+    """models commands."""

@@ -1,0 +1,1 @@
+"""Skills-based routing, wait-time estimation, agents."""

@@ -1,0 +1,1 @@
+"""Recordings, transcripts, summaries, customer records, privacy."""

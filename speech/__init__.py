@@ -1,0 +1,1 @@
+"""Offline speech: audio, Vosk recognition, intents."""
