@@ -1,11 +1,161 @@
-"""`ivr serve`: webhooks, API, pages, embedded Redis and RQ workers."""
+"""`ivr serve`: webhooks, API, pages, embedded Redis and RQ workers in one command."""
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from ivr.settings import Settings
+
+log = logging.getLogger("ivr.serve")
+
+
+def _admin_token(settings: Settings) -> tuple[str, bool]:
+    """IVR_ADMIN_TOKEN, or one generated at first start (kept 0600 under IVR_DATA_DIR)."""
+    if settings.admin_token:
+        return settings.admin_token, False
+    path = settings.data_dir / "admin.token"
+    if path.exists():
+        return path.read_text().strip(), False
+    token = secrets.token_urlsafe(24)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    return token, True
+
+
+def _worker_main(settings: Settings) -> None:
+    from ivr.worker import run_worker
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with SIGTERM
+    run_worker(settings)
+
+
+def _gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> Any:
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("loglevel", "warning")
+
+        def load(self) -> Any:
+            from ivr.app import create_app
+
+            return create_app(settings)
+
+    return Application()
 
 
 @click.command("serve")
-def serve() -> None:
-    """Answer calls (work in progress)."""
-    raise click.ClickException("not built yet")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 only behind a firewall or proxy).")
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Web worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int,
+              help="Threads per web worker (live feeds hold one each).")
+@click.option("--rq-workers", default=1, show_default=True, type=int,
+              help="Background job workers (recordings, transcripts, summaries, callbacks).")
+@click.option("--demo", is_flag=True, help="Load the demo customers if the database is empty.")
+def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, demo: bool) -> None:
+    """Answer calls: webhooks, JSON API, web pages, embedded Redis and RQ workers.
+
+    Stops cleanly on SIGINT/SIGTERM, children included.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    if settings.validate_signature and not settings.twilio_auth_token:
+        raise click.ClickException(
+            "TWILIO_AUTH_TOKEN is not set, so Twilio's signatures cannot be checked. "
+            "Set it to your account's auth token, or for local development only set "
+            "IVR_VALIDATE_SIGNATURE=0.")
+    if not settings.validate_signature:
+        log.warning("IVR_VALIDATE_SIGNATURE=0: webhooks accept unsigned requests "
+                    "(local development only)")
+    if not settings.twilio_account_sid:
+        log.warning("TWILIO_ACCOUNT_SID is not set: outbound calls (callbacks) are disabled")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    from call_flows.loader import check_paths
+    from call_flows.registry import default_definitions_dir
+
+    problems = check_paths([settings.flows_dir or default_definitions_dir()])
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException("the call flows are invalid: fix the lines above")
+
+    from ivr.embedded import EmbeddedRedis
+
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedRedis(settings.data_dir)
+        if embedded.answers():
+            raise click.ClickException(
+                f"a Redis already answers on {embedded.socket}: is another `ivr serve` "
+                "running with the same IVR_DATA_DIR?")
+        embedded.start()
+        settings = settings.with_(redis_url=embedded.url)
+    token, fresh = _admin_token(settings)
+    settings = settings.with_(admin_token=token)
+    if demo:
+        _load_demo(settings)
+    children: list[multiprocessing.Process] = []
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        for _ in range(max(0, rq_workers)):
+            proc = ctx.Process(target=_worker_main, args=(settings,), daemon=False)
+            proc.start()
+            children.append(proc)
+        base = settings.public_url or f"http://{host}:{port}"
+        click.echo(f"Centralita answering on http://{host}:{port}")
+        click.echo(f"  Twilio Voice URL (POST):      {base}/voice/incoming")
+        click.echo(f"  Twilio Status callback (POST): {base}/voice/status")
+        click.echo(f"  Twilio Fallback URL (POST):   {base}/voice/fallback")
+        click.echo(f"  Try a call: ivr simulate --url http://{host}:{port} --digits 1")
+        if fresh:
+            click.echo(f"  Admin API token (shown once, kept in {settings.data_dir}/admin.token): "
+                       f"{token}")
+        sys.stdout.flush()
+        _gunicorn(settings, host, port, workers, threads).run()
+    finally:
+        for proc in children:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in children:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _load_demo(settings: Settings) -> None:
+    try:
+        from recordings.store import Database
+    except ImportError:
+        return
+    database = Database(settings.effective_database_url)
+    database.migrate()
+    if hasattr(database, "load_demo"):
+        count = database.load_demo()
+        if count:
+            click.echo(f"  Loaded {count} demo customers")
+
+
+__all__ = ["serve", "Path"]

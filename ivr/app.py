@@ -1,0 +1,117 @@
+"""The application factory: ``create_app(settings)`` builds everything.
+
+No module-level app, client or connection: tests build as many apps as they like,
+each with its own settings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+import redis
+from flask import Flask
+
+from ivr.calls import CallService
+from ivr.events import EndedCalls, StepWriter
+from ivr.services import Principal, Services
+from ivr.state import StateCodec, load_or_create_secret
+from ivr.store import CallRecords
+from ivr.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Blueprints owned by the areas; each module exposes ``bp``.
+BLUEPRINT_MODULES = (
+    "ivr.health",
+    "ivr.webhooks",
+    "ivr.api.queues",
+    "ivr.api.agents",
+    "ivr.api.customers",
+    "ivr.api.calls",
+    "ivr.web",
+)
+
+
+def _optional(module: str) -> Any | None:
+    if importlib.util.find_spec(module) is None:
+        return None
+    return importlib.import_module(module)
+
+
+def build_components(settings: Settings, client: redis.Redis) -> dict[str, Any]:
+    """The stores and engines every process (web worker, RQ worker, CLI) shares."""
+    components: dict[str, Any] = {}
+    records = _optional("recordings.store")
+    if records is not None and hasattr(records, "Database"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database = records.Database(settings.effective_database_url)
+        if hasattr(database, "migrate"):
+            database.migrate()
+        components["database"] = database
+    queue_store = _optional("queueing.store")
+    if queue_store is not None and hasattr(queue_store, "QueueStore"):
+        components["queue"] = queue_store.QueueStore(client)
+    return components
+
+
+def _secret(settings: Settings) -> str:
+    return settings.secret_key or load_or_create_secret(settings.data_dir)
+
+
+def build_call_service(settings: Settings, client: redis.Redis,
+                       components: dict[str, Any]) -> None:
+    """The engine, the sealed-state codec and the call records, for webhook workers."""
+    from call_flows.engine import Engine
+    from call_flows.registry import FlowRegistry
+
+    registry = (FlowRegistry.load(settings.flows_dir) if settings.flows_dir
+                else FlowRegistry.load())
+    records = CallRecords(client)
+    writer = StepWriter(records)
+    ended = EndedCalls(client)
+    components.update(flows=registry, call_records=records, writer=writer)
+    components["calls"] = CallService(
+        engine=Engine(registry), codec=StateCodec(_secret(settings)), writer=writer,
+        ended=ended, customers=components.get("database"),
+        queue=components.get("queue_adapter"))
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask("ivr", static_folder=None)
+    app.config["SECRET_KEY"] = _secret(settings)
+    app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024  # Twilio's requests are small
+    client = redis.Redis.from_url(
+        settings.effective_redis_url, decode_responses=True,
+        socket_timeout=2, socket_connect_timeout=2, health_check_interval=10,
+    )
+    components = build_components(settings, client)
+    build_call_service(settings, client, components)
+    lookup = _token_lookup(components)
+    services = Services(settings=settings, redis=client, lookup_token=lookup,
+                        components=components)
+    app.extensions["centralita"] = services
+    for name in BLUEPRINT_MODULES:
+        module = _optional(name)
+        if module is not None and hasattr(module, "bp"):
+            app.register_blueprint(module.bp)
+    return app
+
+
+def _token_lookup(components: dict[str, Any]) -> Any:
+    database = components.get("database")
+    users = getattr(database, "users", None) if database is not None else None
+
+    def lookup(token: str) -> Principal | None:
+        if users is None:
+            return None
+        user = users.find_by_token(token)
+        if user is None:
+            return None
+        return Principal(name=user.name, role=user.role, agent_id=getattr(user, "agent_id", None),
+                         user_id=str(getattr(user, "id", "")) or None)
+
+    return lookup

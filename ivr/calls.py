@@ -1,0 +1,227 @@
+"""Answering one webhook request of a call: state in, engine step, effects, TwiML out.
+
+Views stay thin; this service owns the sequence: open the sealed state → turn
+Twilio's parameters into an event → ``engine.step`` → perform effects (customer
+lookup, callback request, queueing) → seal the new state → hand the record to the
+background writer → render. Any failure inside gives the caller an apology and a
+safe path, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+import phonenumbers
+
+from call_flows import actions as a
+from call_flows.session import Session, Step
+from ivr import render
+from ivr.events import EndedCalls, StepWriter
+from ivr.state import InvalidState, StateCodec
+
+log = logging.getLogger(__name__)
+
+MAX_SPEECH_CHARS = 500  # Twilio's transcripts are short; longer input is noise
+MAX_DIGITS = 64
+_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+_MAX_EFFECT_ROUNDS = 4
+
+
+def normalize_number(raw: str, region: str = "ES") -> str:
+    """E.164 when the number parses (caller IDs come in many shapes), else as sent."""
+    raw = (raw or "").strip()[:64]
+    if not raw:
+        return ""
+    try:
+        number = phonenumbers.parse(raw, None if raw.startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        return raw
+    if not phonenumbers.is_possible_number(number):
+        return raw
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def valid_call_sid(value: str | None) -> bool:
+    return bool(value) and bool(_SID.match(value or ""))
+
+
+class CallService:
+    def __init__(self, engine: Any, codec: StateCodec, writer: StepWriter, ended: EndedCalls,
+                 customers: Any | None = None, queue: Any | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.codec = codec
+        self.writer = writer
+        self.ended = ended
+        self.customers = customers  # recordings.store.Database, when configured
+        self.queue = queue  # queueing adapter, when configured
+        self.clock = clock
+
+    # ------------------------------------------------------------------ entry points
+
+    def incoming(self, params: Mapping[str, str]) -> str:
+        call_sid = params.get("CallSid", "")
+        if not valid_call_sid(call_sid):
+            log.warning("incoming call without a valid CallSid: answering with the safe path")
+            return render.apology(None)
+        if call_sid in self.ended:
+            return render.hangup()
+        now = self._now()
+        caller = normalize_number(params.get("From", ""))
+        called = normalize_number(params.get("To", ""))
+        customer = self._customer_by_phone(caller)
+        step = self.engine.start(a.CallStarted(call_sid=call_sid, caller=caller, called=called,
+                                               now=now, customer=customer))
+        return self._finish(step, {"kind": "call_started", "from": caller, "to": called,
+                                   "known": customer is not None})
+
+    def resume(self, token: str, params: Mapping[str, str],
+               make_event: Callable[[Mapping[str, str], datetime], a.Event]) -> str:
+        """Any request after the first: ``make_event`` turns parameters into an event."""
+        session = self._open(token, params)
+        if session is None:
+            return render.apology(None)
+        if session.ended or session.call_sid in self.ended:
+            return render.hangup()
+        event = make_event(params, self._now())
+        return self._finish(self.engine.step(session, event))
+
+    def session_of(self, token: str, params: Mapping[str, str]) -> Session | None:
+        return self._open(token, params)
+
+    # ------------------------------------------------------------------ internals
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+
+    def _open(self, token: str, params: Mapping[str, str]) -> Session | None:
+        try:
+            session = Session.from_dict(self.codec.decode(token))
+        except (InvalidState, KeyError, TypeError, ValueError) as exc:
+            log.warning("request with an unusable call state (%s)", exc)
+            return None
+        sid = params.get("CallSid")
+        if sid and sid != session.call_sid:
+            log.warning("call state of %s presented by %s: refused", session.call_sid, sid)
+            return None
+        return session
+
+    def _customer_by_phone(self, caller: str) -> a.CustomerInfo | None:
+        if self.customers is None or not caller.startswith("+"):
+            return None
+        try:
+            info: a.CustomerInfo | None = self.customers.customer_info_by_phone(caller)
+            return info
+        except Exception:  # the caller must not hear a database failure
+            log.exception("customer lookup by phone failed; continuing as unknown caller")
+            return None
+
+    def _lookup(self, effect: a.LookupCustomer) -> a.CustomerInfo | None:
+        if self.customers is None:
+            return None
+        try:
+            if effect.by == "account":
+                info: a.CustomerInfo | None = self.customers.customer_info_by_account(
+                    effect.value)
+            else:
+                info = self.customers.customer_info_by_phone(normalize_number(effect.value))
+            return info
+        except Exception:
+            log.exception("customer lookup failed; treating as not found")
+            return None
+
+    def _finish(self, step: Step, first: Mapping[str, Any] | None = None) -> str:
+        records: list[Mapping[str, Any]] = [dict(first, at=self.clock())] if first else []
+        for _ in range(_MAX_EFFECT_ROUNDS):
+            records.extend(step.log)
+            effect = step.actions[-1] if step.actions else None
+            if not isinstance(effect, a.LookupCustomer):
+                break
+            customer = self._lookup(effect)
+            step = self.engine.step(step.session, a.LookupResult(customer, self._now()))
+        for action in step.actions:
+            if isinstance(action, a.RequestCallback):
+                records.append(self._callback(step.session, action))
+            elif isinstance(action, a.Enqueue) and self.queue is not None:
+                records.append(self._enqueue(step.session, action))
+        session = step.session
+        state = session.to_dict()
+        self.writer.submit((session.call_sid, session.seq, state, records))
+        return render.render(step.actions, self.codec.encode(state))
+
+    def _callback(self, session: Session, action: a.RequestCallback) -> Mapping[str, Any]:
+        record: dict[str, Any] = {"kind": "callback_requested", "number": action.number,
+                                  "skills": dict(action.skills), "priority": action.priority,
+                                  "at": self.clock()}
+        if self.queue is None:
+            record["note"] = "no queue configured: recorded for follow-up"
+            return record
+        try:
+            self.queue.request_callback(session, action)
+        except Exception:
+            log.exception("callback request could not be queued; kept in the call record")
+            record["error"] = "not queued"
+        return record
+
+    def _enqueue(self, session: Session, action: a.Enqueue) -> Mapping[str, Any]:
+        record: dict[str, Any] = {"kind": "enqueued", "queue": action.queue,
+                                  "skills": dict(action.skills), "priority": action.priority,
+                                  "at": self.clock()}
+        try:
+            self.queue.enqueue(session, action)
+        except Exception:
+            log.exception("router unavailable: the call waits in Twilio's queue only")
+            record["error"] = "router unavailable"
+        return record
+
+
+# ---------------------------------------------------------------------- parameter parsing
+
+
+def gather_event(params: Mapping[str, str], now: datetime) -> a.Event:
+    """``<Gather>`` action: keys, speech, or nothing (timeout)."""
+    digits = re.sub(r"[^0-9*#]", "", params.get("Digits", ""))[:MAX_DIGITS]
+    if digits:
+        return a.Digits(digits=digits, now=now)
+    speech = (params.get("SpeechResult") or "").strip()[:MAX_SPEECH_CHARS]
+    if speech:
+        return a.Speech(text=speech, confidence=_confidence(params.get("Confidence")), now=now)
+    if params.get("event") == "continue":
+        return a.Continue(now=now)
+    return a.NoInput(now=now)
+
+
+def _confidence(raw: str | None) -> float:
+    try:
+        value = float(raw or "0")
+    except ValueError:
+        return 0.0
+    return value if 0.0 <= value <= 1.0 else 0.0
+
+
+def recording_event(params: Mapping[str, str], now: datetime) -> a.Event:
+    url = (params.get("RecordingUrl") or "").strip()
+    if not url or params.get("empty") == "1" and not url:
+        return a.NoInput(now=now)
+    try:
+        duration = max(0, int(params.get("RecordingDuration") or 0))
+    except ValueError:
+        duration = 0
+    return a.RecordingDone(recording_url=url[:1000], duration_s=duration, now=now)
+
+
+def queue_event(params: Mapping[str, str], now: datetime) -> a.Event:
+    result = (params.get("QueueResult") or "error").strip()[:32]
+    try:
+        wait = max(0, int(params.get("QueueTime") or 0))
+    except ValueError:
+        wait = 0
+    return a.QueueLeft(result=result, wait_s=wait, now=now)
+
+
+def dial_event(params: Mapping[str, str], now: datetime) -> a.Event:
+    return a.DialDone(status=(params.get("DialCallStatus") or "failed").strip()[:32], now=now)

@@ -1,0 +1,138 @@
+"""Writing call steps to Redis behind the response, and knowing which calls ended.
+
+The webhook answers Twilio from the sealed state alone; what it must remember is
+handed to :class:`StepWriter`, whose thread writes batches in one pipelined round
+trip. If Redis is down the writer keeps (a bounded number of) batches and retries,
+so a Redis restart loses nothing that was answered meanwhile.
+
+:class:`EndedCalls` keeps, per process, the CallSids whose call has ended (fed by
+the ``ivr:ended`` channel) so a late or replayed request gets ``<Hangup/>``
+without a Redis read.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import Any, Mapping
+
+import redis
+
+from ivr.store import ENDED_CHANNEL, CallRecords
+
+log = logging.getLogger(__name__)
+
+Item = tuple[str, int, Mapping[str, Any] | None, list[Mapping[str, Any]]]
+
+
+class StepWriter:
+    MAX_PENDING = 50_000
+
+    def __init__(self, records: CallRecords, batch: int = 200) -> None:
+        self.records = records
+        self.batch = batch
+        self._pending: collections.deque[Item] = collections.deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._in_flight = 0
+        self._stopped = False
+        self.dropped = 0
+
+    def submit(self, item: Item) -> None:
+        self._ensure_thread()
+        with self._cond:
+            if len(self._pending) >= self.MAX_PENDING:
+                self._pending.popleft()
+                self.dropped += 1
+                log.error("Redis unreachable for long: dropped the oldest call event")
+            self._pending.append(item)
+            self._cond.notify()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted so far is written (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def _ensure_thread(self) -> None:
+        import os
+
+        # After a fork (gunicorn workers) the parent's thread does not exist here.
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="step-writer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self._stopped:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait(1.0)
+                items = [self._pending.popleft()
+                         for _ in range(min(self.batch, len(self._pending)))]
+                self._in_flight = len(items)
+            try:
+                self.records.record_steps(items)
+                backoff = 0.05
+            except redis.RedisError as exc:
+                log.warning("could not record %d call steps (%s); retrying", len(items), exc)
+                with self._cond:
+                    self._pending.extendleft(reversed(items))
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                with self._cond:
+                    self._in_flight = 0
+                    self._cond.notify_all()
+
+
+class EndedCalls:
+    """CallSids known to have ended, per process, kept fresh by pub/sub."""
+
+    def __init__(self, client: redis.Redis, capacity: int = 100_000) -> None:
+        self.client = client
+        self.capacity = capacity
+        self._sids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, call_sid: str) -> None:
+        with self._lock:
+            self._sids[call_sid] = None
+            while len(self._sids) > self.capacity:
+                self._sids.popitem(last=False)
+
+    def __contains__(self, call_sid: object) -> bool:
+        self._ensure_thread()
+        return call_sid in self._sids
+
+    def _ensure_thread(self) -> None:
+        import os
+
+        if self._thread is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._listen, name="ended-calls",
+                                            daemon=True)
+            self._thread.start()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(ENDED_CHANNEL)
+                for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.add(str(message["data"]))
+            except (redis.RedisError, OSError, ValueError) as exc:
+                log.debug("ended-calls subscription lost (%s); resubscribing", exc)
+                time.sleep(0.5)

@@ -1,0 +1,156 @@
+"""Actions to TwiML: the only module that imports ``twilio.twiml``.
+
+Every URL in the TwiML is relative (Twilio resolves it against the URL it just
+requested, so it works behind proxies) and carries the sealed call state ``s``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+from urllib.parse import quote
+
+from twilio.twiml.voice_response import Gather as TwimlGather
+from twilio.twiml.voice_response import VoiceResponse
+
+from call_flows import actions as a
+
+# Twilio <Say> language tags for the languages we ship, and sensible neural voices.
+LANGUAGE_TAGS = {"es": "es-ES", "ca": "ca-ES", "en": "en-US", "ko": "ko-KR"}
+DEFAULT_VOICES = {
+    "es": "Polly.Lucia-Neural",
+    "ca": "Polly.Arlet-Neural",
+    "en": "Polly.Joanna-Neural",
+    "ko": "Polly.Seoyeon-Neural",
+}
+
+APOLOGY = {
+    "es": "Lo sentimos, hemos tenido un problema técnico. Le pasamos con un agente.",
+    "ca": "Ho sentim, hem tingut un problema tècnic. Us passem amb un agent.",
+    "en": "We are sorry, we had a technical problem. We are putting you through to an agent.",
+}
+
+
+def language_tag(language: str | None) -> str:
+    lang = (language or "es").lower()
+    return LANGUAGE_TAGS.get(lang, lang if "-" in lang else "es-ES")
+
+
+def _url(route: str, token: str, extra: str = "") -> str:
+    return f"/voice/{route}?s={quote(token, safe='')}{extra}"
+
+
+def _say(parent: VoiceResponse | TwimlGather, prompt: a.Prompt) -> None:
+    if prompt.audio_url:
+        parent.play(prompt.audio_url)
+        return
+    if not prompt.text:
+        return
+    voice = prompt.voice or DEFAULT_VOICES.get(prompt.language)
+    parent.say(prompt.text, language=language_tag(prompt.language), voice=voice)
+
+
+def render(actions: Sequence[a.Action], token: str) -> str:
+    """TwiML for ``actions``; ``token`` is the sealed state the next request carries."""
+    response = VoiceResponse()
+    ended = False
+    for action in actions:
+        if ended:
+            break
+        if isinstance(action, a.Say):
+            _say(response, action.prompt)
+        elif isinstance(action, a.Pause):
+            response.pause(length=max(1, min(action.seconds, 60)))
+        elif isinstance(action, a.Gather):
+            _gather(response, action, token)
+            # Twilio posts the action on timeout too (actionOnEmptyResult); this
+            # redirect is a second guard so a silent caller is never left in silence.
+            response.redirect(_url("step", token, "&event=noinput"), method="POST")
+            ended = True
+        elif isinstance(action, a.Record):
+            for prompt in action.prompts:
+                _say(response, prompt)
+            response.record(
+                action=_url("recording", token, f"&purpose={action.purpose}"), method="POST",
+                max_length=max(1, min(action.max_length_s, 3600)),
+                timeout=max(1, min(action.timeout_s, 60)),
+                play_beep=action.play_beep, finish_on_key="#", trim="trim-silence",
+            )
+            response.redirect(_url("recording", token, f"&purpose={action.purpose}&empty=1"),
+                              method="POST")
+            ended = True
+        elif isinstance(action, a.Enqueue):
+            response.enqueue(
+                queue_name(action), action=_url("queue-result", token), method="POST",
+                wait_url=_url("wait", token), wait_url_method="POST",
+            )
+            ended = True
+        elif isinstance(action, a.Dial):
+            dial = response.dial(action=_url("dial-result", token), method="POST",
+                                 timeout=max(5, min(action.timeout_s, 600)))
+            dial.number(action.number)
+            ended = True
+        elif isinstance(action, a.Hangup):
+            response.hangup()
+            ended = True
+        elif isinstance(action, a.Redirect):
+            response.redirect(_url("step", token, "&event=continue"), method="POST")
+            ended = True
+        # Effects (LookupCustomer, RequestCallback) are performed by the web layer
+        # before rendering and never reach the caller.
+    return str(response)
+
+
+def _gather(response: VoiceResponse, action: a.Gather, token: str) -> None:
+    inputs = [name for name, on in (("dtmf", action.dtmf), ("speech", action.speech)) if on]
+    kwargs: dict[str, object] = {
+        "input": " ".join(inputs) or "dtmf",
+        "action": _url("step", token),
+        "method": "POST",
+        "timeout": max(1, min(action.timeout_s, 60)),
+        "action_on_empty_result": True,
+    }
+    if action.num_digits:
+        kwargs["num_digits"] = action.num_digits
+    if action.finish_on_key:
+        kwargs["finish_on_key"] = action.finish_on_key
+    if action.speech:
+        kwargs["language"] = language_tag(action.language)
+        kwargs["speech_timeout"] = "auto"
+        if action.hints:
+            kwargs["hints"] = ", ".join(h.replace(",", " ") for h in action.hints)[:4000]
+    gather = response.gather(**kwargs)
+    for prompt in action.prompts:
+        _say(gather, prompt)
+
+
+def queue_name(action: a.Enqueue) -> str:
+    """A Twilio queue per skill set, e.g. ``es-billing``: readable in Twilio's console."""
+    parts = [action.skills.get("language", ""), action.skills.get("topic", "")]
+    name = "-".join(p for p in parts if p) or action.queue
+    return name[:64]
+
+
+def apology(language: str | None, queue: str = "general") -> str:
+    """The safe path when anything inside failed: apologise, then a human."""
+    lang = language if language in APOLOGY else "es"
+    response = VoiceResponse()
+    response.say(APOLOGY[lang], language=language_tag(lang), voice=DEFAULT_VOICES.get(lang))
+    response.enqueue(queue, action="/voice/queue-result?s=", method="POST")
+    return str(response)
+
+
+def hangup() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+def prompts_text(actions: Iterable[a.Action]) -> list[str]:
+    """The words a caller hears (for logs and tests)."""
+    out: list[str] = []
+    for action in actions:
+        if isinstance(action, a.Say):
+            out.append(action.prompt.text)
+        elif isinstance(action, (a.Gather, a.Record)):
+            out.extend(p.text for p in action.prompts)
+    return out

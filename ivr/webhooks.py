@@ -1,0 +1,135 @@
+"""Twilio's webhooks: thin views over :class:`ivr.calls.CallService`.
+
+Each view: check the signature → hand the parameters to the call service → answer
+TwiML as ``text/xml``. ``guarded`` turns any internal failure into an apology and
+the general queue: Twilio never gets a 5xx or invalid TwiML from us.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any, Callable
+
+from flask import Blueprint, Response, request
+
+from ivr import calls, hold, render
+from ivr.security import twilio_signed
+from ivr.services import current
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+def twiml(body: str) -> Response:
+    return Response(body, status=200, mimetype="text/xml")
+
+
+def guarded(view: Callable[..., Response]) -> Callable[..., Response]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except Exception:
+            log.exception("webhook %s failed: the caller hears an apology", request.path)
+            return twiml(render.apology(None))
+
+    return wrapper
+
+
+def service() -> calls.CallService:
+    svc: calls.CallService = current().get("calls")
+    return svc
+
+
+@bp.post("/voice/incoming")
+@twilio_signed
+@guarded
+def incoming() -> Response:
+    return twiml(service().incoming(request.values))
+
+
+@bp.post("/voice/step")
+@twilio_signed
+@guarded
+def step() -> Response:
+    return twiml(service().resume(request.args.get("s", ""), request.values, calls.gather_event))
+
+
+@bp.post("/voice/recording")
+@twilio_signed
+@guarded
+def recording() -> Response:
+    return twiml(service().resume(request.args.get("s", ""), request.values,
+                                  calls.recording_event))
+
+
+@bp.post("/voice/queue-result")
+@twilio_signed
+@guarded
+def queue_result() -> Response:
+    token = request.args.get("s", "")
+    if not token:  # the apology path's queue: nothing more to do for this caller
+        return twiml(render.hangup())
+    return twiml(service().resume(token, request.values, calls.queue_event))
+
+
+@bp.post("/voice/dial-result")
+@twilio_signed
+@guarded
+def dial_result() -> Response:
+    return twiml(service().resume(request.args.get("s", ""), request.values, calls.dial_event))
+
+
+@bp.post("/voice/wait")
+@twilio_signed
+@guarded
+def wait() -> Response:
+    return twiml(hold.wait_twiml(service(), request.args.get("s", ""), request.values))
+
+
+@bp.post("/voice/hold-key")
+@twilio_signed
+@guarded
+def hold_key() -> Response:
+    return twiml(hold.key_twiml(request.values))
+
+
+@bp.post("/voice/fallback")
+@twilio_signed
+def fallback() -> Response:
+    """The number's Fallback URL: Twilio calls it when our Voice URL failed."""
+    log.error("Twilio used the fallback URL (ErrorCode=%s ErrorUrl=%s)",
+              request.values.get("ErrorCode"), request.values.get("ErrorUrl"))
+    return twiml(render.apology(None))
+
+
+@bp.post("/voice/status")
+@twilio_signed
+def status() -> Response:
+    """Status callbacks: idempotent by CallSid + status + SequenceNumber, any order."""
+    values = request.values
+    call_sid = values.get("CallSid", "")
+    if not calls.valid_call_sid(call_sid):
+        return Response("CallSid missing or malformed\n", status=400, mimetype="text/plain")
+    call_status = (values.get("CallStatus") or "unknown").strip().lower()[:20]
+    data = {"kind": "status", "status": call_status,
+            "duration": values.get("CallDuration"), "at": time.time(),
+            "sequence": values.get("SequenceNumber", "")}
+    services = current()
+    records = services.get("call_records")
+    final = call_status in FINAL_STATUSES
+    caller = calls.normalize_number(values.get("From", ""))
+    result = records.record_status(call_sid, call_status, values.get("SequenceNumber", "") or
+                                   values.get("Timestamp", ""), final, data,
+                                   caller if caller.startswith("+") else None, time.time())
+    if final:
+        service().ended.add(call_sid)
+    if result == 1:
+        on_end = services.components.get("on_call_end")
+        if on_end is not None:
+            on_end(call_sid)
+    return Response(status=204)
