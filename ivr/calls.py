@@ -205,7 +205,7 @@ def _confidence(raw: str | None) -> float:
 
 def recording_event(params: Mapping[str, str], now: datetime) -> a.Event:
     url = (params.get("RecordingUrl") or "").strip()
-    if not url or params.get("empty") == "1" and not url:
+    if not url:  # nothing recorded (silence, or the guard redirect after <Record>)
         return a.NoInput(now=now)
     try:
         duration = max(0, int(params.get("RecordingDuration") or 0))

@@ -83,3 +83,6 @@ def trace_path() -> Path:
     if not path.exists():
         pytest.skip("shared/data/callcenter-1999-01.tsv is not beside the repository")
     return path
+
+
+from tests.fakes import twilio_cloud  # noqa: E402,F401  (fixture: the fake Twilio cloud)

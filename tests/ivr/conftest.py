@@ -1,0 +1,49 @@
+"""Fixtures for the web layer: app → client → simulator, on real Redis and SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.app import create_app
+from ivr.settings import Settings
+from ivr.simulator import Simulator, TestClientTransport
+
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+ADMIN_TOKEN = "admin-secret"
+BASE = "http://localhost"
+
+
+@pytest.fixture()
+def settings(data_dir: Path, redis_url: str) -> Settings:
+    return Settings(data_dir=data_dir, redis_url=redis_url, twilio_auth_token=AUTH_TOKEN,
+                    admin_token=ADMIN_TOKEN, validate_signature=True,
+                    secret_key="test-secret")
+
+
+@pytest.fixture()
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    writer = app.extensions["centralita"].components.get("writer")
+    if writer is not None:
+        writer.flush(5)
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture()
+def sim(client: FlaskClient) -> Simulator:
+    return Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
+
+
+def flush(app: Flask) -> None:
+    assert app.extensions["centralita"].components["writer"].flush(5)
