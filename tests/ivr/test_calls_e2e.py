@@ -1,0 +1,135 @@
+"""Scripted calls through the real webhooks (signed, sealed state, Redis, SQLite)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+from flask import Flask
+
+from ivr.simulator import Simulator
+from recordings.customers import DEMO_CSV
+from tests.ivr.conftest import flush
+
+MADRID = ZoneInfo("Europe/Madrid")
+SUPPORT, CATALAN, INTERNATIONAL = "+34930001000", "+34930001001", "+442071838750"
+UNKNOWN = "+34699000111"
+
+
+def at(app: Flask, when: datetime) -> None:
+    """Pin the server's clock (business hours are real: Madrid time)."""
+    app.extensions["centralita"].components["calls"].clock = when.timestamp
+
+
+@pytest.fixture()
+def open_app(app: Flask) -> Flask:
+    at(app, datetime(2026, 11, 23, 10, 30, tzinfo=MADRID))  # a Monday morning
+    return app
+
+
+@pytest.fixture()
+def with_customers(open_app: Flask) -> Flask:
+    database = open_app.extensions["centralita"].components["database"]
+    database.customers.import_csv(DEMO_CSV)
+    return open_app
+
+
+def test_spanish_by_keypad_hours_answer_then_goodbye(open_app: Flask, sim: Simulator,
+                                                     redis_client: redis.Redis) -> None:
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    assert call.heard("Para español, pulse 1")
+    call.press("1")
+    assert call.heard("Bienvenido al servicio de atención al cliente")
+    assert call.heard("número de cliente de seis cifras")
+    call.press("*")
+    assert call.heard("¿En qué podemos ayudarle?")
+    call.press("3")
+    assert call.heard("de lunes a viernes, de nueve de la mañana")
+    call.press("2")
+    assert call.heard("Gracias por llamar a Centralita")
+    assert call.ended
+    flush(open_app)
+    nodes = [e for e in redis_client.xrange(f"ivr:call:{call.call_sid}:events")]
+    assert any("hours_answer" in fields["data"] for _, fields in nodes)
+
+
+def test_catalan_by_voice(open_app: Flask, sim: Simulator) -> None:
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    call.say("català", confidence=0.92)
+    assert call.heard("Benvingut al servei d'atenció al client")
+    call.say("no el tinc", confidence=0.9)
+    assert call.heard("En què el podem ajudar?")
+    call.say("horari", confidence=0.88)
+    assert call.heard("de dilluns a divendres, de nou del matí")
+
+
+def test_english_line_skips_the_language_menu_and_confirms_unsure_speech(
+        open_app: Flask, sim: Simulator) -> None:
+    call = sim.call(from_=UNKNOWN, to=INTERNATIONAL).start()
+    assert call.heard("Welcome to Centralita customer service")
+    assert not call.heard("Para español")
+    call.press("*")
+    call.say("billing", confidence=0.55)  # middle confidence: active listening
+    texts = " ".join(call.heard_texts[-2:])
+    assert "billing" in texts.lower() and ("right" in texts.lower() or "?" in texts)
+
+
+def test_known_caller_greeted_by_name_and_asked_about_open_follow_up(
+        with_customers: Flask, sim: Simulator) -> None:
+    call = sim.call(from_="+34932000003", to=SUPPORT).start()  # Manuel, Spanish, open follow-up
+    assert not call.heard("Para español")
+    assert call.heard("Hola, Manuel Ruiz Calvo")
+    assert call.heard("Devolución pendiente del pedido 100004")
+
+
+def test_known_caller_by_number_in_another_format_and_order_status(with_customers: Flask,
+                                                                    sim: Simulator) -> None:
+    call = sim.call(from_="+34611000002", to=SUPPORT).start()  # Jordi, Catalan
+    assert call.heard("Hola, Jordi Puig i Serra")
+    call.press("2")
+    assert call.heard("enviat el 20 de novembre")
+
+
+def test_unknown_caller_identified_by_account_number(with_customers: Flask,
+                                                      sim: Simulator) -> None:
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    call.press("1")
+    call.press("100003")
+    assert call.heard("Ha indicado el número")
+    call.press("1")
+    assert call.heard("Emily Carter")
+
+
+def test_route_to_agent_enqueues_with_skills_and_announces_the_wait(open_app: Flask,
+                                                                    sim: Simulator) -> None:
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    call.press("1")
+    call.press("*")
+    call.press("0")
+    enqueue = [r for r in call.requests if "/voice/wait" in r.url]
+    assert enqueue, "the caller should be holding on our waitUrl"
+    assert call.heard("Si prefiere que le llamemos sin perder su turno, pulse 1")
+    call.queue_outcome("bridged", after=30, talk=60)
+
+
+def test_closed_line_offers_voicemail_and_nobody_is_queued(app: Flask, sim: Simulator) -> None:
+    at(app, datetime(2026, 11, 22, 12, 0, tzinfo=MADRID))  # a Sunday
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    call.press("1")
+    assert call.heard("En este momento estamos cerrados")
+    call.press("1")
+    call.record(seconds=12)
+    assert not any("/voice/wait" in r.url for r in call.requests)
+
+
+def test_silent_caller_is_never_stuck(open_app: Flask, sim: Simulator) -> None:
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    for _ in range(12):
+        if call.ended or (call.pending or "").lower() != "gather":
+            break
+        call.silence()
+    # After reprompts and the keypad-only version, the caller reaches a person.
+    assert call.ended or (call.pending or "").lower() != "gather"
+    assert any("/voice/wait" in r.url for r in call.requests) or call.ended
