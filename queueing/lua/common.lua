@@ -1,0 +1,261 @@
+-- Shared helpers of the router script (prepended to router.lua by queueing/store.py).
+-- The rules they apply are specified in queueing/routing.py; keep both in step.
+-- Keys are derived from the prefix P (standalone Redis; the script is not cluster-safe).
+
+local P = ARGV[1]
+local OP = ARGV[2]
+local NOW = tonumber(ARGV[3])
+local A = cjson.decode(ARGV[4])
+local CB_OK = ARGV[5] == "1"
+local NULL = cjson.null
+local FRONT_BONUS = 100
+local SKILL_SCALE = 1e11
+local CHUNK = 64
+
+local function k(...) return P .. table.concat({...}, "") end
+local function fail(code, msg) return redis.error_reply(code .. ": " .. msg) end
+local function num(v, d) if v == nil or v == false or v == NULL then return d end return tonumber(v) end
+
+local RULES = {}
+local function rules(queue)
+  local r = RULES[queue]
+  if r then return r end
+  local raw = redis.call("HGET", k("rules"), queue)
+  if not raw then raw = redis.call("HGET", k("rules"), "*") end
+  if raw then r = cjson.decode(raw) else
+    r = {reservation_timeout_s = 20, wrap_up_s = 30, service_level_s = 20, steps = {},
+         agent_order = "most_skilled", head_start_s = {}, callback_max_attempts = 3,
+         callback_retry_s = 120, resume_window_s = 300, offer_callback_after_s = 120}
+  end
+  RULES[queue] = r
+  return r
+end
+
+-- (relaxed level or nil, priority boost, overflow queue or nil, offer voicemail)
+local function aging(r, wait)
+  local level, boost, overflow, vm = nil, 0, nil, false
+  for _, st in ipairs(r.steps) do
+    if wait >= st.after_s then
+      if st.min_level ~= NULL and st.min_level ~= nil then
+        if level == nil or st.min_level < level then level = st.min_level end
+      end
+      boost = boost + (st.raise_priority or 0)
+      if st.overflow_to ~= NULL and st.overflow_to ~= nil then overflow = st.overflow_to end
+      if st.offer_voicemail then vm = true end
+    end
+  end
+  return level, boost, overflow, vm
+end
+
+local function event(kind, fields)
+  local args = {k("events"), "MAXLEN", "~", "10000", "*", "type", kind, "at", tostring(NOW)}
+  for name, value in pairs(fields) do args[#args + 1] = name; args[#args + 1] = tostring(value) end
+  redis.call("XADD", unpack(args))
+end
+
+-- ---------------------------------------------------------------- agents
+
+local AFIELDS = {"skills", "capacity", "queues", "state", "load", "calls", "idle_since"}
+local function load_agent(aid)
+  local v = redis.call("HMGET", k("agent:", aid), unpack(AFIELDS))
+  if not v[1] then return nil end
+  local ag = {id = aid, skills = cjson.decode(v[1]), capacity = tonumber(v[2]),
+              queues = {}, nqueues = 0, state = v[4], load = tonumber(v[5] or "0"),
+              calls = cjson.decode(v[6] or "[]"), idle = num(v[7], 0)}
+  for _, q in ipairs(cjson.decode(v[3] or "[]")) do ag.queues[q] = true; ag.nqueues = ag.nqueues + 1 end
+  return ag
+end
+
+local function taking(ag)
+  return (ag.state == "available" or ag.state == "reserved" or ag.state == "busy")
+    and ag.load < ag.capacity
+end
+
+local function serves(ag, queue) return ag.nqueues == 0 or ag.queues[queue] == true end
+
+local function add_free(ag)
+  redis.call("ZADD", k("free"), ag.idle, ag.id)
+  for s, l in pairs(ag.skills) do redis.call("ZADD", k("free:", s), -l * SKILL_SCALE + ag.idle, ag.id) end
+end
+
+local function rem_free(ag)
+  redis.call("ZREM", k("free"), ag.id)
+  for s, _ in pairs(ag.skills) do redis.call("ZREM", k("free:", s), ag.id) end
+end
+
+local function set_agent_state(ag, state, reason)
+  ag.state = state
+  redis.call("HSET", k("agent:", ag.id), "state", state, "reason", reason or "", "state_since", NOW)
+  event("agent", {agent = ag.id, state = state, reason = reason or ""})
+end
+
+local function save_load(ag)
+  redis.call("HSET", k("agent:", ag.id), "load", ag.load, "calls", cjson.encode(ag.calls))
+end
+
+local function drop_call(ag, cid)
+  local kept = {}
+  for _, c in ipairs(ag.calls) do if c ~= cid then kept[#kept + 1] = c end end
+  if #kept == #ag.calls then return false end
+  ag.calls = kept
+  ag.load = #kept
+  if #kept == 0 then redis.call("HSET", k("agent:", ag.id), "calls", "[]", "load", 0)
+  else save_load(ag) end
+  return true
+end
+
+-- ---------------------------------------------------------------- calls and lines
+
+local function load_call(cid)
+  local h = redis.call("HGETALL", k("call:", cid))
+  if #h == 0 then return nil end
+  local c = {}
+  for i = 1, #h, 2 do c[h[i]] = h[i + 1] end
+  c.id = cid
+  c.score = tonumber(c.score); c.prio = tonumber(c.prio); c.entered_at = tonumber(c.entered_at)
+  c.needs = cjson.decode(c.needs)
+  return c
+end
+
+local function line_of(c, front)
+  return c.bucket .. "#" .. (front and "f" or "") .. c.prio
+end
+
+-- Lines an agent may serve are indexed per agent: acand1 (skills at the required levels
+-- and the queue: no check needed) and acand0 (all the skills, but only after relaxing
+-- levels or through overflow: checked against the rules at decision time).
+local function qualify(ag, m)
+  for s, _ in pairs(m.s) do if not ag.skills[s] then return nil end end
+  if not serves(ag, m.q) then return 0 end
+  for s, l in pairs(m.s) do if ag.skills[s] < l then return 0 end end
+  return 1
+end
+
+local function index_line(lid, m)
+  for _, aid in ipairs(redis.call("SMEMBERS", k("agents"))) do
+    local ag = load_agent(aid)
+    local qv = ag and qualify(ag, m)
+    if qv then redis.call("SADD", k("acand", qv, ":", aid), lid) end
+  end
+end
+
+local function index_agent(ag)
+  redis.call("DEL", k("acand1:", ag.id), k("acand0:", ag.id))
+  local all = redis.call("HGETALL", k("linemeta"))
+  for i = 1, #all, 2 do
+    local qv = qualify(ag, cjson.decode(all[i + 1]))
+    if qv then redis.call("SADD", k("acand", qv, ":", ag.id), all[i]) end
+  end
+end
+
+local function insert(c, front)
+  local lid = line_of(c, front)
+  if redis.call("HEXISTS", k("linemeta"), lid) == 0 then
+    local m = {q = c.queue, p = c.prio, s = c.needs, f = front, b = c.bucket}
+    redis.call("HSET", k("linemeta"), lid, cjson.encode(m))
+    index_line(lid, m)
+  end
+  redis.call("ZADD", k("line:", lid), c.score, c.id)
+  redis.call("SADD", k("lines"), lid)
+  redis.call("HSET", k("call:", c.id), "line", lid, "front", front and "1" or "0")
+  if c.status == "callback_pending" then redis.call("SADD", k("cbp"), c.id) end
+end
+
+local function unline(cid, lid)
+  if not lid or lid == "" then return end
+  redis.call("ZREM", k("line:", lid), cid)
+  if redis.call("ZCARD", k("line:", lid)) == 0 then redis.call("SREM", k("lines"), lid) end
+  redis.call("HSET", k("call:", cid), "line", "")
+  redis.call("SREM", k("cbp"), cid)
+end
+
+-- Can agent ag take a call of line meta m whose order score is sc? Returns eff. priority.
+local function eligible(ag, m, sc)
+  local r = rules(m.q)
+  local wait = NOW - sc
+  local relaxed, boost, overflow = aging(r, wait)
+  if not (serves(ag, m.q) or (overflow and serves(ag, overflow))) then return nil end
+  for s, l in pairs(m.s) do
+    local need = l
+    if relaxed and relaxed < need then need = relaxed end
+    if (ag.skills[s] or 0) < need then return nil end
+  end
+  return m.p + boost + (m.f and FRONT_BONUS or 0)
+end
+
+local function line_parts(lid)
+  local q = string.match(lid, "^([^|]*)|")
+  local f, p = string.match(lid, "#(f?)(%d+)$")
+  return q, tonumber(p), f == "f"
+end
+
+-- first routable member of a line: callback_pending ones only while callbacks are open
+local function head(lid)
+  local top = redis.call("ZRANGE", k("line:", lid), 0, 0, "WITHSCORES")
+  if #top == 0 then return nil end
+  if CB_OK or redis.call("SISMEMBER", k("cbp"), top[1]) == 0 then return top[1], tonumber(top[2]) end
+  local start = 1
+  while true do
+    local more = redis.call("ZRANGE", k("line:", lid), start, start + CHUNK - 1, "WITHSCORES")
+    if #more == 0 then return nil end
+    for i = 1, #more, 2 do
+      if redis.call("SISMEMBER", k("cbp"), more[i]) == 0 then return more[i], tonumber(more[i + 1]) end
+    end
+    start = start + CHUNK
+  end
+end
+
+-- The best waiting call agent ag can take: call id, line id (or nil).
+local function find_call(ag)
+  local best, best_line, bp, bs
+  local function consider(cid, sc, p, lid)
+    if p and (best == nil or p > bp or (p == bp and (sc < bs or (sc == bs and cid < best)))) then
+      best, best_line, bp, bs = cid, lid, p, sc
+    end
+  end
+  for _, lid in ipairs(redis.call("SINTER", k("acand1:", ag.id), k("lines"))) do
+    local cid, sc = head(lid)
+    if cid then
+      local q, p, f = line_parts(lid)
+      local r = rules(q)
+      local boost = 0
+      if #r.steps > 0 then local _; _, boost = aging(r, NOW - sc) end
+      consider(cid, sc, p + boost + (f and FRONT_BONUS or 0), lid)
+    end
+  end
+  local maybe = redis.call("SINTER", k("acand0:", ag.id), k("lines"))
+  for i = 1, #maybe, CHUNK do
+    local part = {}
+    for j = i, math.min(i + CHUNK - 1, #maybe) do part[#part + 1] = maybe[j] end
+    local metas = redis.call("HMGET", k("linemeta"), unpack(part))
+    for j, lid in ipairs(part) do
+      local cid, sc = head(lid)
+      if cid then consider(cid, sc, eligible(ag, cjson.decode(metas[j]), sc), lid) end
+    end
+  end
+  return best, best_line
+end
+
+-- The best free agent for call c (agent table or nil).
+local function find_agent(c)
+  local r = rules(c.queue)
+  local m = {q = c.queue, s = c.needs, p = c.prio, f = false}
+  local key = k("free")
+  if r.agent_order ~= "longest_idle" then
+    local primary, plevel
+    for s, l in pairs(c.needs) do
+      if primary == nil or l > plevel or (l == plevel and s < primary) then primary, plevel = s, l end
+    end
+    if primary then key = k("free:", primary) end
+  end
+  local start = 0
+  while true do
+    local ids = redis.call("ZRANGE", key, start, start + CHUNK - 1)
+    if #ids == 0 then return nil end
+    for _, aid in ipairs(ids) do
+      local ag = load_agent(aid)
+      if ag and taking(ag) and eligible(ag, m, c.score) then return ag end
+    end
+    start = start + CHUNK
+  end
+end

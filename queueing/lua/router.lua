@@ -1,0 +1,368 @@
+-- The router: every state change of calls and agents, one atomic script per decision.
+-- ARGV: prefix, op, now, JSON arguments, callbacks-open flag. Returns JSON.
+-- (common.lua is prepended: P, OP, NOW, A, helpers.)
+
+local function reserve(cid, lid, ag)
+  unline(cid, lid)
+  local c = redis.call("HMGET", k("call:", cid), "queue", "cb")
+  local r = rules(c[1])
+  local rid = tostring(redis.call("INCR", k("seq")))
+  local deadline = NOW + r.reservation_timeout_s
+  redis.call("HSET", k("call:", cid), "status", "reserved", "agent", ag.id, "res_id", rid,
+    "res_deadline", deadline, "reserved_at", NOW)
+  redis.call("ZADD", k("res"), deadline, cid)
+  ag.calls[#ag.calls + 1] = cid
+  ag.load = ag.load + 1
+  save_load(ag)
+  if ag.load >= ag.capacity then rem_free(ag) end
+  set_agent_state(ag, "reserved")
+  event("reserved", {call = cid, agent = ag.id, queue = c[1]})
+  local cb = NULL
+  if c[2] and c[2] ~= "" then cb = c[2] end
+  return {call_id = cid, agent_id = ag.id, queue = c[1], reservation_id = rid,
+          deadline = deadline, callback_number = cb}
+end
+
+local function route_agent(ag)
+  if not taking(ag) then rem_free(ag); return nil end
+  local cid, lid = find_call(ag)
+  if cid then return reserve(cid, lid, ag) end
+  add_free(ag)
+  return nil
+end
+
+local function route_call(c, lid)
+  local ag = find_agent(c)
+  if ag then return reserve(c.id, lid, ag) end
+  return nil
+end
+
+local function become_available(ag)
+  redis.call("ZREM", k("wrap"), ag.id)
+  ag.idle = NOW
+  redis.call("HSET", k("agent:", ag.id), "idle_since", NOW, "wrap_until", "")
+  set_agent_state(ag, ag.load > 0 and "busy" or "available")
+  return route_agent(ag)
+end
+
+local function stat(queue, field, by)
+  redis.call("HINCRBYFLOAT", k("stats:", queue), field, by)
+end
+
+-- put a reserved call back at the head of its line; pause the agent
+local function requeue(c, ag, reason)
+  redis.call("ZREM", k("res"), c.id)
+  local status = (c.cb and c.cb ~= "") and "callback_pending" or "waiting"
+  redis.call("HSET", k("call:", c.id), "status", status, "agent", "", "res_id", "")
+  c.status = status
+  if ag then
+    drop_call(ag, c.id)
+    rem_free(ag)
+    set_agent_state(ag, "paused", reason)
+  end
+  insert(c, true)
+  event("requeued", {call = c.id, reason = reason, queue = c.queue})
+  return route_call(c, line_of(c, true))
+end
+
+local function release(c)
+  redis.call("ZREM", k("res"), c.id)
+  local ag = c.agent and c.agent ~= "" and load_agent(c.agent)
+  if ag and drop_call(ag, c.id) and (ag.state == "reserved" or ag.state == "busy") then
+    return become_available(ag)
+  end
+  return nil
+end
+
+local function finish(cid, status)
+  redis.call("HSET", k("call:", cid), "status", status, "ended_at", NOW)
+  redis.call("SREM", k("active"), cid)
+  redis.call("EXPIRE", k("call:", cid), A.ttl or 86400)
+end
+
+local function abandon(c, reason)
+  unline(c.id, c.line)
+  redis.call("ZREM", k("cbretry"), c.id)
+  local out = nil
+  if c.status == "reserved" then out = release(c) end
+  local wait = NOW - c.entered_at
+  finish(c.id, "abandoned")
+  redis.call("HSET", k("call:", c.id), "wait_s", wait, "end_reason", reason)
+  stat(c.queue, "abandoned", 1)
+  stat(c.queue, "abandon_wait_sum", wait)
+  redis.call("LPUSH", k("abandons"), cjson.encode({call_id = c.id, queue = c.queue, wait_s = wait,
+    at = NOW, caller = c.caller, reason = reason}))
+  redis.call("LTRIM", k("abandons"), 0, 9999)
+  local window = rules(c.queue).resume_window_s
+  if c.caller ~= "" and window > 0 then
+    redis.call("SET", k("resume:", c.caller), c.id, "PX", math.floor(window * 1000))
+  end
+  event("abandoned", {call = c.id, queue = c.queue, wait_s = wait})
+  return out
+end
+
+local function answered(c, ag)
+  redis.call("ZREM", k("res"), c.id)
+  redis.call("HSET", k("call:", c.id), "status", "bridged", "answered_at", NOW)
+  local wait = NOW - c.entered_at
+  stat(c.queue, "answered", 1)
+  stat(c.queue, "answer_wait_sum", wait)
+  if wait <= rules(c.queue).service_level_s then stat(c.queue, "answered_in_sl", 1) end
+  if ag then set_agent_state(ag, "busy") end
+  event("bridged", {call = c.id, agent = c.agent, queue = c.queue})
+end
+
+local function complete(c, ag, wrap)
+  redis.call("ZREM", k("res"), c.id)
+  local talk = NOW - num(c.answered_at, NOW)
+  finish(c.id, "completed")
+  stat(c.queue, "completed", 1)
+  stat(c.queue, "handle_sum", talk)
+  event("completed", {call = c.id, agent = c.agent, queue = c.queue})
+  if not ag or not drop_call(ag, c.id) then return nil end
+  if ag.state == "paused" or ag.state == "offline" then return nil end
+  if ag.load > 0 then set_agent_state(ag, "busy"); return route_agent(ag) end
+  if wrap == nil or wrap < 0 then wrap = rules(c.queue).wrap_up_s end
+  if wrap > 0 then
+    rem_free(ag)
+    redis.call("ZADD", k("wrap"), NOW + wrap, ag.id)
+    redis.call("HSET", k("agent:", ag.id), "wrap_until", NOW + wrap)
+    set_agent_state(ag, "wrap_up")
+    return nil
+  end
+  return become_available(ag)
+end
+
+local function must_call(cid)
+  local c = load_call(cid)
+  if not c then return nil, fail("unknown_call", "no call " .. cid .. " in the queue") end
+  return c
+end
+
+local function must_agent(aid)
+  local ag = load_agent(aid)
+  if not ag then return nil, fail("unknown_agent", "no agent " .. aid .. "; create it first") end
+  return ag
+end
+
+local function holding(c, aid)
+  if c.agent ~= aid then
+    return fail("invalid_transition", "call " .. c.id .. " is " .. c.status .. " and not at agent " .. aid)
+  end
+  return nil
+end
+
+local function result(t) return cjson.encode(t) end
+
+-- ---------------------------------------------------------------- operations
+
+if OP == "enqueue" then
+  local prev = redis.call("HGET", k("call:", A.id), "status")
+  if prev then return result({status = prev, existing = true}) end
+  local r = rules(A.queue)
+  local entered, prio, resumed = A.entered_at, A.prio, NULL
+  if A.caller ~= "" then
+    local rk = k("resume:", A.caller)
+    local old = redis.call("GET", rk)
+    if old then
+      local o = redis.call("HMGET", k("call:", old), "status", "entered_at", "prio", "queue", "ended_at")
+      if o[1] == "abandoned" and o[4] == A.queue and NOW - tonumber(o[5]) <= r.resume_window_s then
+        entered = tonumber(o[2])
+        if tonumber(o[3]) > prio then prio = tonumber(o[3]) end
+        resumed = old
+        redis.call("HSET", k("call:", old), "status", "resumed", "resumed_by", A.id)
+        stat(A.queue, "abandoned", -1)
+        stat(A.queue, "resumed", 1)
+      end
+      redis.call("DEL", rk)
+    end
+  end
+  local score = entered - (tonumber(r.head_start_s[tostring(prio)]) or 0)
+  redis.call("HSET", k("call:", A.id), "queue", A.queue, "bucket", A.bucket,
+    "needs", cjson.encode(A.needs), "prio", prio, "entered_at", entered, "score", score,
+    "caller", A.caller, "status", "waiting", "cb", "", "cb_attempts", 0, "created_at", NOW,
+    "resumed_from", resumed == NULL and "" or resumed)
+  redis.call("SADD", k("active"), A.id)
+  if resumed == NULL then stat(A.queue, "offered", 1) end
+  event("enqueued", {call = A.id, queue = A.queue})
+  local c = load_call(A.id)
+  local asg = route_call(c, nil)
+  if not asg then insert(c, false) end
+  return result({status = asg and "reserved" or "waiting", assignment = asg or NULL,
+                 resumed_from = resumed})
+
+elseif OP == "upsert_agent" then
+  local key = k("agent:", A.agent)
+  local old = load_agent(A.agent)
+  if old then rem_free(old) else
+    redis.call("HSET", key, "state", "offline", "load", 0, "calls", "[]", "idle_since", NOW,
+      "state_since", NOW, "reason", "")
+    redis.call("SADD", k("agents"), A.agent)
+  end
+  redis.call("HSET", key, "skills", cjson.encode(A.skills), "capacity", A.capacity,
+    "queues", cjson.encode(A.queues))
+  local ag = load_agent(A.agent)
+  index_agent(ag)
+  local asg = nil
+  if taking(ag) then asg = route_agent(ag) end
+  return result({assignment = asg or NULL})
+
+elseif OP == "set_state" then
+  local ag, err = must_agent(A.agent)
+  if not ag then return err end
+  if A.state == "available" then
+    local asg = nil
+    if ag.state == "offline" or ag.state == "paused" or ag.state == "wrap_up" then
+      asg = become_available(ag)
+    elseif taking(ag) then asg = route_agent(ag) end
+    return result({assignment = asg or NULL})
+  end
+  if ag.load > 0 then
+    return fail("invalid_transition", "agent " .. ag.id .. " has " .. ag.load ..
+      " call(s); complete them before going " .. A.state)
+  end
+  rem_free(ag)
+  redis.call("ZREM", k("wrap"), ag.id)
+  set_agent_state(ag, A.state, A.reason)
+  return result({assignment = NULL})
+
+elseif OP == "end_wrap" then
+  local ag, err = must_agent(A.agent)
+  if not ag then return err end
+  if ag.state ~= "wrap_up" then return result({assignment = NULL}) end
+  return result({assignment = become_available(ag) or NULL})
+
+elseif OP == "accept" or OP == "decline" then
+  local c, err = must_call(A.call)
+  if not c then return err end
+  local ag, err2 = must_agent(A.agent)
+  if not ag then return err2 end
+  if OP == "accept" and c.status == "bridged" and c.agent == ag.id then return result({status = "bridged"}) end
+  local bad = holding(c, ag.id)
+  if bad then return bad end
+  if c.status ~= "reserved" then
+    return fail("invalid_transition", "call " .. c.id .. " is " .. c.status .. ", not ringing")
+  end
+  if OP == "accept" then answered(c, ag); return result({status = "bridged"}) end
+  return result({status = "requeued", assignment = requeue(c, ag, "declined") or NULL})
+
+elseif OP == "expire" then
+  local c = load_call(A.call)
+  if not c or c.status ~= "reserved" or (A.res and A.res ~= c.res_id)
+      or NOW < tonumber(c.res_deadline) then
+    return result({expired = false})
+  end
+  local ag = load_agent(c.agent)
+  return result({expired = true, assignment = requeue(c, ag, "no_answer") or NULL})
+
+elseif OP == "complete" then
+  local c, err = must_call(A.call)
+  if not c then return err end
+  if c.status == "completed" then return result({status = "completed", assignment = NULL}) end
+  local bad = holding(c, A.agent)
+  if bad then return bad end
+  if c.status ~= "bridged" and c.status ~= "reserved" then
+    return fail("invalid_transition", "call " .. c.id .. " is " .. c.status)
+  end
+  if c.status == "reserved" then answered(c, nil) end
+  local asg = complete(c, load_agent(A.agent), A.wrap_up_s)
+  return result({status = "completed", assignment = asg or NULL})
+
+elseif OP == "abandon" or OP == "end_call" then
+  local c, err = must_call(A.call)
+  if not c then return err end
+  local asg = nil
+  if c.status == "waiting" or c.status == "reserved" then
+    asg = abandon(c, A.reason or "hangup")
+  elseif OP == "end_call" and c.status == "bridged" then
+    asg = complete(c, c.agent ~= "" and load_agent(c.agent), nil)
+  end
+  return result({status = redis.call("HGET", k("call:", c.id), "status"), assignment = asg or NULL})
+
+elseif OP == "callback" then
+  local c, err = must_call(A.call)
+  if not c then return err end
+  if c.status ~= "waiting" and c.status ~= "callback_pending" then
+    return fail("invalid_transition", "call " .. c.id .. " is " .. c.status .. "; only a waiting call can ask for a callback")
+  end
+  redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number)
+  if c.line ~= "" then redis.call("SADD", k("cbp"), c.id) end
+  event("callback", {call = c.id, queue = c.queue})
+  return result({status = "callback_pending"})
+
+elseif OP == "callback_result" then
+  local c, err = must_call(A.call)
+  if not c then return err end
+  if (c.status ~= "reserved" and c.status ~= "bridged") or c.cb == "" then
+    return result({status = c.status, changed = false})
+  end
+  local ag = c.agent ~= "" and load_agent(c.agent)
+  if A.answered then
+    if c.status == "reserved" then answered(c, ag or nil) end
+    return result({status = "bridged", changed = true})
+  end
+  local tries = tonumber(c.cb_attempts) + 1
+  redis.call("HSET", k("call:", c.id), "cb_attempts", tries, "agent", "", "res_id", "")
+  local asg = release(c)
+  local r = rules(c.queue)
+  if tries >= r.callback_max_attempts then
+    finish(c.id, "callback_failed")
+    stat(c.queue, "callback_failed", 1)
+    event("callback_failed", {call = c.id, queue = c.queue})
+    return result({status = "callback_failed", changed = true, assignment = asg or NULL})
+  end
+  redis.call("HSET", k("call:", c.id), "status", "callback_pending")
+  redis.call("ZADD", k("cbretry"), NOW + r.callback_retry_s, c.id)
+  return result({status = "callback_pending", changed = true, assignment = asg or NULL})
+
+elseif OP == "tick" then
+  local out = {}
+  local limit = A.limit or 1000
+  local function add(a) if a then out[#out + 1] = a end end
+  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("res"), "-inf", NOW, "LIMIT", 0, limit)) do
+    local c = load_call(cid)
+    if c and c.status == "reserved" then add(requeue(c, load_agent(c.agent), "no_answer"))
+    else redis.call("ZREM", k("res"), cid) end
+  end
+  for _, aid in ipairs(redis.call("ZRANGEBYSCORE", k("wrap"), "-inf", NOW, "LIMIT", 0, limit)) do
+    local ag = load_agent(aid)
+    if ag and ag.state == "wrap_up" then add(become_available(ag)) else redis.call("ZREM", k("wrap"), aid) end
+  end
+  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("cbretry"), "-inf", NOW, "LIMIT", 0, limit)) do
+    redis.call("ZREM", k("cbretry"), cid)
+    local c = load_call(cid)
+    if c and c.status == "callback_pending" then insert(c, true); add(route_call(c, line_of(c, true))) end
+  end
+  if redis.call("SCARD", k("lines")) > 0 then
+    for _, aid in ipairs(redis.call("ZRANGE", k("free"), 0, limit - 1)) do
+      local ag = load_agent(aid)
+      if ag then add(route_agent(ag)) end
+    end
+  end
+  return result({assignments = out})
+
+elseif OP == "position" then
+  local c, err = must_call(A.call)
+  if not c then return err end
+  local r = rules(c.queue)
+  local wait = NOW - c.score
+  local _, boost, overflow, vm = aging(r, wait)
+  local waiting, ahead = 0, 0
+  local mine = c.prio + (c.front == "1" and FRONT_BONUS or 0)
+  local lines = redis.call("SMEMBERS", k("lines"))
+  for _, lid in ipairs(lines) do
+    local m = cjson.decode(redis.call("HGET", k("linemeta"), lid))
+    if m.q == c.queue then waiting = waiting + redis.call("ZCARD", k("line:", lid)) end
+    if c.line ~= "" and m.b == c.bucket then
+      local theirs = m.p + (m.f and FRONT_BONUS or 0)
+      if theirs > mine then ahead = ahead + redis.call("ZCARD", k("line:", lid))
+      elseif lid == c.line then ahead = ahead + redis.call("ZRANK", k("line:", lid), c.id) end
+    end
+  end
+  local offer_cb = r.offer_callback_after_s ~= NULL and wait >= r.offer_callback_after_s
+  return result({status = c.status, position = c.line ~= "" and ahead + 1 or 0, waiting = waiting,
+    wait_s = NOW - c.entered_at, offer_callback = offer_cb and c.status == "waiting",
+    offer_voicemail = vm, overflowed_to = overflow or NULL, priority = c.prio + boost})
+end
+
+return fail("bad_op", "unknown router operation " .. tostring(OP))

@@ -1,0 +1,45 @@
+"""The Lua router makes the decisions queueing/routing.py specifies (random states)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from queueing import routing
+from queueing.model import AgentState
+from queueing.store import QueueStore
+from tests.queueing.conftest import RULES
+
+SKILLS = ["lang:es", "lang:ca", "topic:billing", "topic:tech"]
+needs_st = st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=2)
+call_st = st.tuples(st.sampled_from(["billing", "support", "general"]), needs_st,
+                    st.integers(0, 3), st.integers(0, 900))
+agent_st = st.tuples(st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), min_size=1),
+                     st.sampled_from([(), ("general",), ("billing",)]), st.integers(0, 50))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(call_st, min_size=1, max_size=12), agents=st.lists(agent_st, min_size=1, max_size=4),
+       now=st.integers(900, 1500))
+def test_lua_matches_the_pure_rules(redis_client: redis.Redis, calls: list[Any], agents: list[Any],
+                                    now: int) -> None:
+    redis_client.flushall()
+    store = QueueStore(redis_client, rules=RULES)
+    for i, (queue, needs, prio, at) in enumerate(calls):
+        store.enqueue(f"c{i}", queue, needs, priority=prio, now=at)
+    rules = store.rules()
+    for j, (skills, queues, idle) in enumerate(agents):
+        store.upsert_agent(f"a{j}", skills, queues=queues, now=idle)
+        agent = store.agent(f"a{j}")
+        assert agent is not None
+        freed = replace(agent, state=AgentState.AVAILABLE, idle_since=now)
+        expected = routing.best_call(freed, store.waiting(), now, rules.for_queue)
+        got = store.set_state(f"a{j}", "available", now=now)
+        assert (got.call_id if got else None) == (expected.call_id if expected else None)
+        if got:
+            store.accept(got.agent_id, got.call_id, now=now)
+
