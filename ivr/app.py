@@ -53,7 +53,11 @@ def build_components(settings: Settings, client: redis.Redis) -> dict[str, Any]:
         components["database"] = database
     queue_store = _optional("queueing.store")
     if queue_store is not None and hasattr(queue_store, "QueueStore"):
-        components["queue"] = queue_store.QueueStore(client)
+        from ivr.queue_adapter import QueueAdapter
+
+        store = queue_store.QueueStore(client)
+        components["queue"] = store
+        components["queue_adapter"] = QueueAdapter(store)
     return components
 
 

@@ -88,6 +88,12 @@ class CallService:
         if session.ended or session.call_sid in self.ended:
             return render.hangup()
         event = make_event(params, self._now())
+        if isinstance(event, a.QueueLeft) and self.queue is not None:
+            try:
+                self.queue.left(session.call_sid, event.result)
+            except Exception:
+                log.exception("router could not record that %s left the queue",
+                              session.call_sid)
         return self._finish(self.engine.step(session, event))
 
     def session_of(self, token: str, params: Mapping[str, str]) -> Session | None:

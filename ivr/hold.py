@@ -95,7 +95,7 @@ def wait_twiml(service: Any, token: str, params: Mapping[str, str]) -> str:
     if estimate is not None:
         position = estimate.position or position
         low, high = estimate.low_s, estimate.high_s
-    else:
+    elif service.queue is None:
         avg = _int(params.get("AvgQueueTime"))
         waited = _int(params.get("QueueTime")) or 0
         if avg:  # Twilio's own average: widen it, it knows nothing of skills

@@ -133,3 +133,20 @@ def test_silent_caller_is_never_stuck(open_app: Flask, sim: Simulator) -> None:
     # After reprompts and the keypad-only version, the caller reaches a person.
     assert call.ended or (call.pending or "").lower() != "gather"
     assert any("/voice/wait" in r.url for r in call.requests) or call.ended
+
+
+def test_queued_call_is_in_our_router_and_hears_its_position(open_app: Flask,
+                                                            sim: Simulator) -> None:
+    store = open_app.extensions["centralita"].components["queue"]
+    first = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    first.press("1").press("*").press("1")  # Spanish, no account, billing
+    assert store.hold_info(first.call_sid).position == 1
+    assert first.heard("Es el siguiente en ser atendido")
+    second = sim.call(from_="+34699000222", to=SUPPORT).start()
+    second.press("1").press("*").press("1")
+    assert store.hold_info(second.call_sid).position == 2
+    assert second.heard("Está en la posición 2")
+    # The first caller gives up: recorded as abandoned, the second moves up.
+    first.queue_outcome("hangup", after=40)
+    assert store.hold_info(second.call_sid).position == 1
+    assert [a["call_id"] for a in store.abandons()] == [first.call_sid]
