@@ -25,6 +25,7 @@ class Prompt:
     language: str = "es"
     voice: str | None = None
     audio_url: str | None = None
+    locale: str | None = None  # Twilio's language tag for <Say> (es-ES, ca-ES, en-GB)
 
 
 # --------------------------------------------------------------------------- data the engine is given
@@ -167,6 +168,7 @@ class Gather:
     finish_on_key: str = "#"
     timeout_s: int = 5
     hints: tuple[str, ...] = ()
+    locale: str | None = None  # Twilio's speech-recognition language tag (es-ES...)
 
 
 @dataclass(frozen=True)

@@ -142,14 +142,19 @@ class CallService:
 
     def _finish(self, step: Step, first: Mapping[str, Any] | None = None) -> str:
         records: list[Mapping[str, Any]] = [dict(first, at=self.clock())] if first else []
+        spoken: list[a.Action] = []  # what played before a lookup still plays
         for _ in range(_MAX_EFFECT_ROUNDS):
             records.extend(step.log)
             effect = step.actions[-1] if step.actions else None
             if not isinstance(effect, a.LookupCustomer):
                 break
+            spoken.extend(step.actions[:-1])
             customer = self._lookup(effect)
+            records.append({"kind": "lookup", "by": effect.by, "found": customer is not None,
+                            "at": self.clock()})
             step = self.engine.step(step.session, a.LookupResult(customer, self._now()))
-        for action in step.actions:
+        actions = tuple(spoken) + tuple(step.actions)
+        for action in actions:
             if isinstance(action, a.RequestCallback):
                 records.append(self._callback(step.session, action))
             elif isinstance(action, a.Enqueue) and self.queue is not None:
@@ -157,7 +162,7 @@ class CallService:
         session = step.session
         state = session.to_dict()
         self.writer.submit((session.call_sid, session.seq, state, records))
-        return render.render(step.actions, self.codec.encode(state))
+        return render.render(actions, self.codec.encode(state))
 
     def _callback(self, session: Session, action: a.RequestCallback) -> Mapping[str, Any]:
         record: dict[str, Any] = {"kind": "callback_requested", "number": action.number,

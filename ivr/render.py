@@ -46,7 +46,8 @@ def _say(parent: VoiceResponse | TwimlGather, prompt: a.Prompt) -> None:
     if not prompt.text:
         return
     voice = prompt.voice or DEFAULT_VOICES.get(prompt.language)
-    parent.say(prompt.text, language=language_tag(prompt.language), voice=voice)
+    locale = getattr(prompt, "locale", None) or language_tag(prompt.language)
+    parent.say(prompt.text, language=locale, voice=voice)
 
 
 def render(actions: Sequence[a.Action], token: str) -> str:
@@ -114,7 +115,7 @@ def _gather(response: VoiceResponse, action: a.Gather, token: str) -> None:
     if action.finish_on_key:
         kwargs["finish_on_key"] = action.finish_on_key
     if action.speech:
-        kwargs["language"] = language_tag(action.language)
+        kwargs["language"] = getattr(action, "locale", None) or language_tag(action.language)
         kwargs["speech_timeout"] = "auto"
         if action.hints:
             kwargs["hints"] = ", ".join(h.replace(",", " ") for h in action.hints)[:4000]

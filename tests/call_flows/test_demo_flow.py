@@ -1,0 +1,481 @@
+"""Scripted calls through the shipped demo flow, every path, in all three languages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from call_flows.actions import Enqueue, Gather, Hangup, Record
+from call_flows.registry import FlowRegistry
+from call_flows.testing import FlowHarness
+from call_flows.validate import edges
+from tests.call_flows.conftest import JOHN, LUCIA, MARTA
+
+LANGS = ["es", "ca", "en"]
+KEY = {"es": "1", "ca": "2", "en": "3"}
+SUNDAY = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
+CHRISTMAS = datetime(2026, 12, 25, 10, 0, tzinfo=UTC)  # a Friday, but a holiday
+# What the caller hears and says, per language (the flow's own wording, checked here).
+T = {
+    "es": {"welcome": "Bienvenido al servicio de atención al cliente de Centralita.",
+           "billing": "Le pasamos con el departamento de facturación. Espere un momento, por favor.",
+           "agent": "Le pasamos con un agente. Espere un momento, por favor.",
+           "heard": "Ha dicho factura. ¿Es correcto? Pulse 1 o diga sí; pulse 2 o diga no.",
+           "bye": "Gracias por llamar a Centralita. ¡Que tenga un buen día!",
+           "hello": "Hola, Marta Puig.", "closed": "En este momento estamos cerrados.",
+           "order": "El estado de su pedido es el siguiente: enviada.",
+           "password": "Para restablecer su contraseña", "hours": "Nuestro horario de atención",
+           "ending": "termina en 1 2 2 2",
+           "followup": "¿Nos llama por the broken router?",
+           "invalid": "Ese número no es válido.",
+           "yes": "sí", "no": "no", "bill": "quiero consultar una factura", "urgent": "es urgente",
+           "word_bill": "factura", "lang": "español", "unsure": "quizás"},
+    "ca": {"welcome": "Benvingut al servei d'atenció al client de Centralita.",
+           "billing": "El passem amb el departament de facturació. Esperi un moment, si us plau.",
+           "agent": "El passem amb un agent. Esperi un moment, si us plau.",
+           "heard": "Ha dit factura. És correcte? Premi 1 o digui sí; premi 2 o digui no.",
+           "bye": "Gràcies per trucar a Centralita. Que tingui un bon dia!",
+           "hello": "Hola, Marta Puig.", "closed": "Ara mateix estem tancats.",
+           "order": "L'estat de la seva comanda és el següent: enviada.",
+           "password": "Per restablir la contrasenya", "hours": "El nostre horari d'atenció",
+           "ending": "acaba en 1 2 2 2",
+           "followup": "Ens truca per the broken router?",
+           "invalid": "Aquest número no és vàlid.",
+           "yes": "sí", "no": "no", "bill": "tinc un dubte amb una factura", "urgent": "és urgent",
+           "word_bill": "factura", "lang": "català", "unsure": "potser"},
+    "en": {"welcome": "Welcome to Centralita customer service.",
+           "billing": "I'll put you through to our billing team. Please hold.",
+           "agent": "I'll put you through to an agent. Please hold.",
+           "heard": "You said billing. Is that right? Press 1 or say yes; press 2 or say no.",
+           "bye": "Thank you for calling Centralita. Have a good day!",
+           "hello": "Hello, Marta Puig.", "closed": "We're closed at the moment.",
+           "order": "Here is the status of your order: enviada.",
+           "password": "To reset your password", "hours": "We're open Monday to Friday",
+           "ending": "ending 1 2 2 2",
+           "followup": "Are you calling about the broken router?",
+           "invalid": "That number isn't valid.",
+           "yes": "yes", "no": "no", "bill": "i have a question about my bill",
+           "urgent": "it's urgent", "word_bill": "billing", "lang": "English",
+           "unsure": "maybe"},
+}
+CALLER = "+34600111222"
+
+Scenario = Callable[[FlowHarness, str], None]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(fn: Scenario) -> Scenario:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+def start(h: FlowHarness, lang: str, **kw: object) -> FlowHarness:
+    """An unknown caller on the main line picks the language by keypad."""
+    h.call(caller=str(kw.pop("caller", CALLER)), **kw)  # type: ignore[arg-type]
+    assert h.node == "choose_language"
+    h.press(KEY[lang])
+    assert h.heard()[0] == T[lang]["welcome"]
+    assert h.session is not None and h.session.language == lang
+    return h
+
+
+def to_menu(h: FlowHarness, lang: str, **kw: object) -> FlowHarness:
+    start(h, lang, **kw)
+    assert h.node == "ask_account"
+    h.press("*")
+    assert h.node == "main_menu"
+    return h
+
+
+def assert_queued(h: FlowHarness, lang: str, topic: str, priority: int = 0) -> None:
+    q = h.enqueued
+    assert isinstance(q, Enqueue), h.actions
+    assert (q.queue, dict(q.skills), q.priority) == (
+        "support", {"language": lang, "topic": topic}, priority)
+    assert h.outcome == "queued" and not h.ended
+    h.queue_left("bridged")
+    assert h.ended and h.actions == (Hangup(),)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@scenario
+def billing_by_keypad(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang)
+    h.press("1")
+    assert h.heard() == [T[lang]["billing"]]
+    assert_queued(h, lang, "billing")
+
+
+@scenario
+def billing_by_voice_high_confidence(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).say(T[lang]["bill"], 0.92)
+    assert h.heard() == [T[lang]["billing"]]
+    assert_queued(h, lang, "billing")
+
+
+@scenario
+def billing_by_voice_confirmed(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).say(T[lang]["word_bill"], 0.6)
+    assert h.node == "main_menu" and h.heard() == [T[lang]["heard"]]
+    assert h.gather is not None and h.gather.num_digits == 1
+    h.say(T[lang]["yes"], 0.8)
+    assert h.heard() == [T[lang]["billing"]]
+
+
+@scenario
+def billing_by_voice_denied_then_keypad(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).say(T[lang]["word_bill"], 0.6).press("2")
+    assert h.node == "main_menu" and h.heard() != [T[lang]["heard"]]
+    h.press("1")
+    assert h.heard() == [T[lang]["billing"]]
+
+
+@scenario
+def low_confidence_is_not_understood(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang)
+    first = h.heard()
+    h.say(T[lang]["word_bill"], 0.3)
+    assert h.node == "main_menu" and h.heard() != first
+    assert h.log[-1]["outcome"] == "no_match:1"
+
+
+@scenario
+def urgent_by_voice_raises_priority(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).say(T[lang]["urgent"], 0.95)
+    assert_queued(h, lang, "incident", priority=1 + 3)
+
+
+@scenario
+def order_status_for_identified_caller(h: FlowHarness, lang: str) -> None:
+    start(h, lang).press("123456")
+    assert h.node == "confirm_account"
+    h.say(T[lang]["yes"], 0.85)
+    assert h.heard()[0] == T[lang]["hello"] and h.node == "main_menu"
+    h.press("2")
+    assert h.heard()[0] == T[lang]["order"] and h.node == "anything_else"
+    h.press("2")
+    assert h.heard() == [T[lang]["bye"]] and h.ended and h.outcome == "resolved_ivr"
+    assert h.last(Hangup) == Hangup()
+
+
+@scenario
+def order_status_unknown_goes_to_orders_team(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("2")
+    assert h.node == "orders_queue"
+    assert_queued(h, lang, "orders")
+
+
+@scenario
+def account_denied_then_not_found(h: FlowHarness, lang: str) -> None:
+    start(h, lang).press("123456").press("2")
+    assert h.node == "ask_account"
+    h.press("999999").press("1")
+    assert h.node == "main_menu" and len(h.heard()) == 2
+    assert h.session is not None and h.session.customer is None
+
+
+@scenario
+def account_invalid_three_times(h: FlowHarness, lang: str) -> None:
+    start(h, lang)
+    first = h.heard()[-1]
+    h.press("12")
+    assert h.heard()[0] == T[lang]["invalid"] and h.heard()[1] != first
+    assert h.gather is not None and h.gather.speech
+    h.press("*#abc")
+    assert h.gather is not None and not h.gather.speech  # keypad-only version
+    h.silence()
+    assert h.node == "main_menu"
+
+
+@scenario
+def account_by_voice_digits(h: FlowHarness, lang: str) -> None:
+    words = {"es": "uno dos tres cuatro cinco seis", "ca": "u dos tres quatre cinc sis",
+             "en": "one two three four five six"}[lang]
+    start(h, lang).say(words, 0.9)
+    assert h.node == "confirm_account" and "1 2 3 4 5 6" in h.heard_text()
+
+
+@scenario
+def confirm_account_fails_three_times(h: FlowHarness, lang: str) -> None:
+    start(h, lang).press("123456").silence().say(T[lang]["unsure"], 0.9).press("7")
+    assert h.node == "main_menu"
+
+
+@scenario
+def hours_then_more_then_password_then_done(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("3")
+    assert h.heard()[0].startswith(T[lang]["hours"]) and h.node == "anything_else"
+    h.say(T[lang]["yes"], 0.9)
+    assert h.node == "main_menu"
+    h.press("4")
+    assert h.heard()[0].startswith(T[lang]["password"]) and h.node == "anything_else"
+    assert h.session is not None and h.session.flow == "demo" and h.session.stack == ()
+    h.say(T[lang]["no"], 0.9)
+    assert h.ended and h.outcome == "resolved_ivr"
+
+
+@scenario
+def anything_else_fails_to_agent(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("3").silence().silence().silence()
+    assert h.node == "agent_queue" and h.heard() == [T[lang]["agent"]]
+
+
+@scenario
+def voicemail_from_menu(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("5")
+    rec = h.last(Record)
+    assert isinstance(rec, Record) and rec.purpose == "voicemail" and rec.max_length_s == 120
+    h.record(seconds=20)
+    assert h.ended and h.outcome == "voicemail" and isinstance(h.actions[-1], Hangup)
+
+
+@scenario
+def voicemail_left_empty(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("5").silence()
+    assert h.ended and h.outcome == "hangup"
+
+
+@scenario
+def callback_on_caller_number(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang, caller="+34600111222").press("6")
+    assert T[lang]["ending"] in h.heard_text()
+    h.say(T[lang]["yes"], 0.9)
+    cb = h.callback
+    assert cb is not None and cb.number == "+34600111222"
+    assert dict(cb.skills) == {"language": lang, "topic": "general"}
+    assert h.ended and h.outcome == "callback"
+
+
+@scenario
+def callback_on_other_number(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("6").press("2")
+    assert h.node == "request_callback"
+    h.press("612345678#")
+    assert h.callback is not None and h.callback.number == "+34612345678"
+
+
+@scenario
+def callback_bad_numbers_go_to_voicemail(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("6").press("2").press("12").press("1").press("99")
+    assert h.node == "leave_voicemail"
+
+
+@scenario
+def callback_confirmation_not_understood(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("6").silence().silence().silence()
+    assert h.node == "leave_voicemail"
+
+
+@scenario
+def agent_then_queue_fails_to_voicemail(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("0")
+    assert h.heard() == [T[lang]["agent"]]
+    h.queue_left("error")
+    assert h.node == "leave_voicemail" and isinstance(h.last(Record), Record)
+
+
+@scenario
+def silence_three_times_reaches_a_person(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang)
+    prompts = [h.heard()]
+    for _ in range(2):
+        h.silence()
+        prompts.append(h.heard())
+    assert len({tuple(p) for p in prompts}) == 3  # three different wordings
+    h.silence()
+    assert h.node == "agent_queue"
+    assert_queued(h, lang, "general")
+
+
+@scenario
+def known_caller_with_follow_up_yes(h: FlowHarness, lang: str) -> None:
+    john = JOHN.__class__(**{**JOHN.__dict__, "language": lang})
+    h.call(caller="+447700900123", customer=john)
+    assert h.node == "follow_up_check" and T[lang]["followup"] in h.heard_text()
+    h.press("1")
+    assert_queued(h, lang, "follow_up", priority=2 + 5)  # follow-up + VIP
+
+
+@scenario
+def known_caller_with_follow_up_no(h: FlowHarness, lang: str) -> None:
+    john = JOHN.__class__(**{**JOHN.__dict__, "language": lang})
+    h.call(caller="+447700900123", customer=john).say(T[lang]["no"], 0.9)
+    assert h.node == "main_menu"
+    h.press("1")
+    assert_queued(h, lang, "billing", priority=5)
+
+
+@scenario
+def follow_up_question_fails(h: FlowHarness, lang: str) -> None:
+    john = JOHN.__class__(**{**JOHN.__dict__, "language": lang})
+    h.call(caller="+447700900123", customer=john).silence().silence().silence()
+    assert h.node == "main_menu"
+
+
+@scenario
+def closed_line_voicemail(h: FlowHarness, lang: str) -> None:
+    start(h, lang, now=SUNDAY)
+    assert h.node == "closed_menu" and h.heard()[1].startswith(T[lang]["closed"])
+    h.press("1")
+    assert h.node == "leave_voicemail"
+    h.record()
+    assert h.outcome == "voicemail"
+
+
+@scenario
+def closed_line_callback(h: FlowHarness, lang: str) -> None:
+    start(h, lang, now=CHRISTMAS).press("2").press("1")
+    assert h.callback is not None and h.outcome == "callback"
+
+
+@scenario
+def closed_line_silence_goes_to_voicemail(h: FlowHarness, lang: str) -> None:
+    start(h, lang, now=SUNDAY).silence().silence().silence()
+    assert h.node == "leave_voicemail"
+    assert not any(isinstance(a, Enqueue) for s in h.steps for a in s.actions)
+
+
+@scenario
+def line_closes_while_in_the_menu(h: FlowHarness, lang: str) -> None:
+    evening = datetime(2026, 11, 24, 16, 59, 50, tzinfo=UTC)  # 17:59:50 Madrid
+    to_menu(h, lang, now=evening).press("0")
+    assert h.node == "closed_menu" and h.enqueued is None
+
+
+@scenario
+def language_menu_fails_to_agent(h: FlowHarness, lang: str) -> None:
+    h.call(caller=CALLER).silence().silence().silence()
+    assert h.node == "agent_queue"
+    assert [p.language for p in h.actions[0:3] for p in [p.prompt]] == ["es", "ca", "en"]
+
+
+@scenario
+def language_by_voice(h: FlowHarness, lang: str) -> None:
+    h.call(caller=CALLER).say(T[lang]["lang"], 0.9)
+    assert h.session is not None and h.session.language == lang
+    assert h.heard()[0] == T[lang]["welcome"]
+
+
+def _reach_queue(h: FlowHarness, lang: str, queue: str, **kw: object) -> None:
+    """Walk to one of the five queues of the demo flow."""
+    if queue == "follow_up_queue":
+        john = JOHN.__class__(**{**JOHN.__dict__, "language": lang})
+        h.call(caller="+447700900123", customer=john, **kw).press("1")  # type: ignore[arg-type]
+        return
+    to_menu(h, lang, **kw)
+    if queue == "incident_queue":
+        h.say(T[lang]["urgent"], 0.95)
+    else:
+        h.press({"billing_queue": "1", "orders_queue": "2", "agent_queue": "0"}[queue])
+
+
+QUEUES = ["billing_queue", "orders_queue", "incident_queue", "follow_up_queue", "agent_queue"]
+
+
+@scenario
+def every_queue_falls_back_to_voicemail(h: FlowHarness, lang: str) -> None:
+    for queue in QUEUES:
+        _reach_queue(h, lang, queue)
+        assert h.node == queue
+        h.queue_left("leave")
+        assert h.node == "leave_voicemail", queue
+
+
+@scenario
+def every_queue_checks_the_hours_again(h: FlowHarness, lang: str) -> None:
+    for queue in QUEUES:
+        # The harness adds 5 s per event: the queue is reached at 18:00:00 Madrid, closing.
+        ticks = 1 if queue == "follow_up_queue" else 3
+        evening = datetime(2026, 11, 24, 17, 0, tzinfo=UTC) - timedelta(seconds=5 * ticks)
+        _reach_queue(h, lang, queue, now=evening)
+        assert h.node == "closed_menu" and h.enqueued is None, queue
+        assert h.log[-2] == {"node": queue, "type": "queue", "input": None, "outcome": "closed"}
+
+
+ALL = sorted(SCENARIOS)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", ALL)
+def test_scenario(harness: FlowHarness, name: str, lang: str) -> None:
+    SCENARIOS[name](harness, lang)
+
+
+def _covered(h: FlowHarness) -> set[tuple[str, str]]:
+    labels = {"said": "next", "answered": "next", "found": "found", "not_found": "not_found",
+              "yes": "yes", "no": "no", "else": "else", "missing": "missing",
+              "closed": "closed", "failed": "fail"}
+    out: set[tuple[str, str]] = set()
+    for rec in h.journal:
+        node, outcome = str(rec["node"]), str(rec["outcome"])
+        if outcome.startswith(("option:", "case:")):
+            out.add((node, "skip" if outcome == "option:skip" else outcome))
+        elif outcome.endswith(":3"):
+            out.add((node, "fail"))
+        elif outcome.startswith("return:"):
+            out.add(("password_help", "return"))
+        elif outcome in labels:
+            out.add((node, labels[outcome]))
+    return out
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_scenarios_take_every_edge_of_the_demo_flow(registry: FlowRegistry,
+                                                        lang: str) -> None:
+    covered: set[tuple[str, str]] = set()
+    for name in ALL:
+        h = FlowHarness(registry, customers=[MARTA, JOHN, LUCIA])
+        SCENARIOS[name](h, lang)
+        covered |= _covered(h)
+    wanted = set()
+    for flow_id in ("demo", "password_help"):
+        flow = registry.current(flow_id)
+        for node in flow.nodes.values():
+            wanted |= {(node.id, label) for label, _ in edges(flow, node)}
+    # In one language's walk the caller picks that language only.
+    wanted -= {("choose_language", f"option:{other}") for other in LANGS if other != lang}
+    assert wanted - covered == set()
+
+
+# --------------------------------------------------------------------------- how language is chosen
+
+
+def test_known_customer_language_skips_the_language_menu(harness: FlowHarness) -> None:
+    harness.call(caller="+34600999888", customer=MARTA)
+    assert harness.heard()[:2] == ["Benvingut al servei d'atenció al client de Centralita.",
+                                   "Hola, Marta Puig."]
+    assert harness.node == "main_menu"
+    assert all(p.locale == "ca-ES" and p.voice == "Google.ca-ES-Standard-A"
+               for a in harness.actions for p in ([a.prompt] if hasattr(a, "prompt")
+                                                  else a.prompts))
+
+
+def test_line_language_is_used_when_the_record_has_none(harness: FlowHarness) -> None:
+    harness.call(caller="+34600999888", called="+34930001001", customer=LUCIA)
+    assert harness.heard()[0] == "Benvingut al servei d'atenció al client de Centralita."
+    harness.call(caller="+34600999888", called="+442071838750")
+    assert harness.heard()[0] == "Welcome to Centralita customer service."
+    gather = harness.gather
+    assert isinstance(gather, Gather) and gather.language == "en" and gather.locale == "en-GB"
+
+
+def test_unknown_dialled_number_gets_the_default_line(harness: FlowHarness) -> None:
+    harness.call(called="+15550100")
+    assert harness.session is not None and harness.session.line == "support"
+    assert harness.node == "choose_language"
+    assert harness.heard() == ["Para español, pulse 1 o diga español.",
+                               "Per català, premi 2 o digui català.",
+                               "For English, press 3 or say English."]
+
+
+def test_every_step_is_logged_with_node_type_input_and_outcome(harness: FlowHarness) -> None:
+    to_menu(harness, "es").press("1")
+    for rec in harness.log:
+        assert set(rec) == {"node", "type", "input", "outcome"}
+    assert harness.log[-2:] == [
+        {"node": "main_menu", "type": "menu", "input": "dtmf:1", "outcome": "option:billing"},
+        {"node": "billing_queue", "type": "queue", "input": None, "outcome": "enqueued"}]
