@@ -16,6 +16,7 @@ from flask import Flask
 
 from ivr.calls import CallService
 from ivr.events import EndedCalls, StepWriter
+from ivr.flow_sync import FlowSync
 from ivr.services import Principal, Services
 from ivr.state import StateCodec, load_or_create_secret
 from ivr.store import CallRecords
@@ -76,11 +77,13 @@ def build_call_service(settings: Settings, client: redis.Redis,
     records = CallRecords(client)
     writer = StepWriter(records)
     ended = EndedCalls(client)
-    components.update(flows=registry, call_records=records, writer=writer)
+    sync = FlowSync(registry, client, getattr(registry, "directory", None))
+    sync.start()
+    components.update(flows=registry, call_records=records, writer=writer, flow_sync=sync)
     components["calls"] = CallService(
         engine=Engine(registry), codec=StateCodec(_secret(settings)), writer=writer,
         ended=ended, customers=components.get("database"),
-        queue=components.get("queue_adapter"))
+        queue=components.get("queue_adapter"), flow_sync=sync)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

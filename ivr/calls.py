@@ -52,7 +52,7 @@ def valid_call_sid(value: str | None) -> bool:
 class CallService:
     def __init__(self, engine: Any, codec: StateCodec, writer: StepWriter, ended: EndedCalls,
                  customers: Any | None = None, queue: Any | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, flow_sync: Any | None = None) -> None:
         self.engine = engine
         self.codec = codec
         self.writer = writer
@@ -60,6 +60,7 @@ class CallService:
         self.customers = customers  # recordings.store.Database, when configured
         self.queue = queue  # queueing adapter, when configured
         self.clock = clock
+        self.flow_sync = flow_sync  # fetches the flow version a call started on
 
     # ------------------------------------------------------------------ entry points
 
@@ -87,6 +88,8 @@ class CallService:
             return render.apology(None)
         if session.ended or session.call_sid in self.ended:
             return render.hangup()
+        if self.flow_sync is not None:
+            self.flow_sync.ensure(session.flow, session.flow_version)
         event = make_event(params, self._now())
         if isinstance(event, a.QueueLeft) and self.queue is not None:
             try:
