@@ -91,14 +91,15 @@ def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, dem
         log.warning("TWILIO_ACCOUNT_SID is not set: outbound calls (callbacks) are disabled")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    from call_flows.loader import check_paths
-    from call_flows.registry import default_definitions_dir
+    from call_flows.model import FlowError
+    from call_flows.registry import FlowRegistry
 
-    problems = check_paths([settings.flows_dir or default_definitions_dir()])
-    if problems:
-        for problem in problems:
+    try:
+        FlowRegistry.load(settings.flows_dir) if settings.flows_dir else FlowRegistry.load()
+    except FlowError as exc:
+        for problem in exc.problems:
             click.echo(str(problem), err=True)
-        raise click.ClickException("the call flows are invalid: fix the lines above")
+        raise click.ClickException("the call flows are invalid: fix the lines above") from None
 
     from ivr.embedded import EmbeddedRedis
 
