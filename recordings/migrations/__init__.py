@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL schema; run programmatically by ``Database.migrate()``."""
