@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
+
+from queueing.wait_time import AgentView, Estimator, QueueSnapshot, WaitEstimate, WaitingCall
 
 COLUMNS = ("vru+line", "call_id", "customer_id", "priority", "type", "date", "vru_entry",
            "vru_exit", "vru_time", "q_start", "q_exit", "q_time", "outcome", "ser_start",
@@ -196,16 +198,101 @@ def parse_trace(path: Path | str, strict: bool = False) -> ParseReport:
     p = Path(path)
     try:
         with p.open(encoding="utf-8", errors="replace", newline="") as fh:
-            return parse_lines(_split_crlf(fh), strict)
+            return parse_lines(fh, strict)  # newline="": rows end in "\r\n", stripped per row
     except OSError as exc:
         raise TraceError(f"cannot read trace {p}: {exc.strerror or exc}") from None
-
-
-def _split_crlf(fh: Iterable[str]) -> Iterator[str]:
-    for line in fh:  # newline="" keeps "\r\n"; a lone "\r" inside a row stays in the row
-        yield line
 
 
 def select_days(calls: Iterable[TraceCall], days: set[int] | None) -> list[TraceCall]:
     """Calls whose day of the month is in ``days`` (all when None)."""
     return [c for c in calls if days is None or c.day.day in days]
+
+
+# ---------------------------------------------------------------- replay
+
+class _Kind(int, Enum):
+    # at the same second, what ended is known before a newcomer asks
+    SERVICE_END = 0
+    SERVICE_START = 1
+    LEAVE = 2
+    ARRIVAL = 3
+    LEAVE_AFTER_ARRIVAL = 4  # a zero-second wait leaves at its own arrival second
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    call: TraceCall
+    estimates: dict[str, WaitEstimate]
+
+
+def _events(calls: Iterable[TraceCall]) -> list[tuple[float, int, int, TraceCall]]:
+    events: list[tuple[float, int, int, TraceCall]] = []
+    for i, c in enumerate(calls):
+        if c.queued_at is not None and c.left_queue_at is not None:
+            # leaving the queue is q_exit for everyone: the switch's ser_start can be a
+            # second or two earlier, even before q_start for very short waits
+            events.append((c.queued_at, _Kind.ARRIVAL, i, c))
+            events.append((c.left_queue_at, _Kind.LEAVE if c.left_queue_at > c.queued_at
+                           else _Kind.LEAVE_AFTER_ARRIVAL, i, c))
+        if c.service_start is not None and c.outcome is not Outcome.PHANTOM:
+            events.append((c.service_start, _Kind.SERVICE_START, i, c))
+            assert c.service_end is not None
+            events.append((c.service_end, _Kind.SERVICE_END, i, c))
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    return events
+
+
+def replay(calls: Iterable[TraceCall], estimators: Mapping[str, Estimator],
+           on_shift_s: float = 1200.0,
+           progress: Callable[[int, int], None] | None = None) -> Iterator[Prediction]:
+    """Replay calls in time order and ask every estimator at each queue entry.
+
+    Estimators see only the past: the snapshot holds the calls already waiting and the
+    agents *seen* (starting or ending a call) within the last ``on_shift_s`` seconds or
+    busy now -- the trace has no staffing, and "on shift until their last call of the
+    day" would use the future. An agent's skills are the types they served so far.
+    The ``observe_*`` hooks are called as events happen.
+    """
+    events = _events(calls)
+    waiting: dict[int, WaitingCall] = {}  # by row: call ids repeat across VRUs
+    busy: dict[str, tuple[float, str]] = {}  # agent -> (call started, skill)
+    last_seen: dict[str, float] = {}
+    skills: dict[str, set[str]] = {}
+    ests = list(estimators.values())
+    for n, (t, kind, _, c) in enumerate(events):
+        if progress is not None and n % 5000 == 0:
+            progress(n, len(events))
+        if kind == _Kind.SERVICE_END:
+            if c.server is not None:
+                busy.pop(c.server, None)
+                last_seen[c.server] = t
+            for e in ests:
+                e.observe_service_end(c.skill, t - (c.service_start or t), t)
+        elif kind == _Kind.SERVICE_START:
+            if c.queued_at is None:
+                for e in ests:
+                    e.observe_arrival(c.skill, t, c.priority)
+            if c.server is not None:
+                busy[c.server] = (t, c.skill)
+                last_seen[c.server] = t
+                skills.setdefault(c.server, set()).add(c.skill)
+        elif kind in (_Kind.LEAVE, _Kind.LEAVE_AFTER_ARRIVAL):
+            waiting.pop(c.row, None)
+            if c.outcome is Outcome.HANG:
+                for e in ests:
+                    e.observe_abandon(c.skill, c.waited_s, t)
+            elif c.outcome is Outcome.AGENT:
+                for e in ests:
+                    e.observe_service_start(c.skill, c.waited_s, t)
+        else:
+            for e in ests:
+                e.observe_arrival(c.skill, t, c.priority)
+            me = WaitingCall(str(c.row), c.skill, c.priority, t)
+            waiting[c.row] = me
+            agents = tuple(AgentView(a, frozenset(skills.get(a, ())), *busy.get(a, (None, None)))
+                           for a, seen in last_seen.items()
+                           if a in busy or seen >= t - on_shift_s)
+            snap = QueueSnapshot(t, tuple(waiting.values()), agents)
+            yield Prediction(c, {name: e.estimate(snap, me) for name, e in estimators.items()})
+    if progress is not None:
+        progress(len(events), len(events))

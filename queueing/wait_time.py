@@ -15,11 +15,11 @@ Three estimators:
 * :class:`ErlangCEstimator` -- M/M/s with the staffed agents able to serve the skill
   and the recent arrival and service rates; the mean wait of a caller who waits,
   ``1 / (s*mu - lambda)``, and the exponential quantiles for the range.
-* :class:`StateEstimator` -- the project's own, in :mod:`queueing.state_estimator`
-  terms: queue position (priority callers who overtake included), agents able to
-  serve the skill and their recent handle times, abandonment ahead, and the delay
-  history (last to enter service, head of line), combined with committed weights
-  and an 80% range from residual quantiles learnt on tuning data.
+* :class:`StateEstimator` -- the project's own: queue position (priority callers who
+  overtake included), agents able to serve the skill and their recent handle times,
+  abandonment ahead, and the delay history (last to enter service, head of line),
+  combined with committed weights (:mod:`queueing.ewt_params`) and an 80% range from
+  real/predicted quantiles learnt on tuning data.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class AgentView:
     agent_id: str
     skills: frozenset[str]
     busy_since: float | None = None  # start of the current call; None = idle (on shift)
+    serving: str | None = None  # skill of the current call, when busy and known
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Estimator(Protocol):
 
     def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate: ...
 
-    def observe_arrival(self, skill: str, now: float) -> None: ...
+    def observe_arrival(self, skill: str, now: float, priority: int = 0) -> None: ...
 
     def observe_service_start(self, skill: str, waited_s: float, now: float) -> None: ...
 
@@ -88,3 +89,307 @@ class Estimator(Protocol):
     def observe_abandon(self, skill: str, waited_s: float, now: float) -> None: ...
 
     def to_dict(self) -> dict[str, Any]: ...
+
+
+class _Decayed:
+    """A sum that forgets exponentially with time constant ``tau`` seconds."""
+
+    __slots__ = ("tau", "value", "at")
+
+    def __init__(self, tau: float, value: float = 0.0, at: float = 0.0) -> None:
+        self.tau, self.value, self.at = tau, value, at
+
+    def get(self, now: float) -> float:
+        return self.value * math.exp(-max(0.0, now - self.at) / self.tau)
+
+    def add(self, amount: float, now: float) -> None:
+        self.value = self.get(now) + amount
+        self.at = max(self.at, now)
+
+    def dump(self) -> list[float]:
+        return [self.value, self.at]
+
+
+class History:
+    """What happened recently, per skill, as exponentially decayed sums.
+
+    ``tau_s`` is the memory (seconds); arrival rates are decayed counts / ``tau_s``,
+    handle times and waits are decayed sums / decayed counts, the abandonment rate is
+    abandonments per second spent waiting (the patience hazard, censored data MLE).
+    """
+
+    KEYS = ("arrivals", "prio_arrivals", "handle_sum", "handle_n", "wait_sum", "wait_n",
+            "abandons", "queue_time")
+
+    def __init__(self, tau_s: float = 1800.0) -> None:
+        self.tau_s = tau_s
+        self.sums: dict[str, dict[str, _Decayed]] = {}
+        self.last_wait: dict[str, tuple[float, float]] = {}  # skill -> (waited, at)
+
+    def _sum(self, skill: str, key: str) -> _Decayed:
+        per = self.sums.setdefault(skill, {})
+        if key not in per:
+            per[key] = _Decayed(self.tau_s)
+        return per[key]
+
+    def get(self, skill: str, key: str, now: float) -> float:
+        per = self.sums.get(skill)
+        return per[key].get(now) if per and key in per else 0.0
+
+    def total(self, skills: frozenset[str] | set[str], key: str, now: float) -> float:
+        return sum(self.get(s, key, now) for s in skills)
+
+    def arrival(self, skill: str, now: float, priority: int = 0) -> None:
+        self._sum(skill, "arrivals").add(1.0, now)
+        if priority > 0:
+            self._sum(skill, "prio_arrivals").add(1.0, now)
+
+    def service_start(self, skill: str, waited_s: float, now: float) -> None:
+        self._sum(skill, "wait_sum").add(waited_s, now)
+        self._sum(skill, "wait_n").add(1.0, now)
+        self._sum(skill, "queue_time").add(waited_s, now)
+        self.last_wait[skill] = (waited_s, now)
+
+    def service_end(self, skill: str, handle_s: float, now: float) -> None:
+        self._sum(skill, "handle_sum").add(handle_s, now)
+        self._sum(skill, "handle_n").add(1.0, now)
+
+    def abandon(self, skill: str, waited_s: float, now: float) -> None:
+        self._sum(skill, "abandons").add(1.0, now)
+        self._sum(skill, "queue_time").add(waited_s, now)
+
+    def mean(self, skills: frozenset[str] | set[str], key: str, now: float,
+             default: float) -> float:
+        n = self.total(skills, key.replace("sum", "n"), now)
+        return self.total(skills, key, now) / n if n > 1e-6 else default
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tau_s": self.tau_s,
+                "sums": {s: {k: d.dump() for k, d in per.items()} for s, per in self.sums.items()},
+                "last_wait": {s: list(v) for s, v in self.last_wait.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "History":
+        h = cls(float(data["tau_s"]))
+        for skill, per in data.get("sums", {}).items():
+            h.sums[skill] = {k: _Decayed(h.tau_s, float(v[0]), float(v[1])) for k, v in per.items()}
+        h.last_wait = {s: (float(v[0]), float(v[1])) for s, v in data.get("last_wait", {}).items()}
+        return h
+
+
+class OnlineEstimator:
+    """Base: learns from the ``observe_*`` hooks into a :class:`History`."""
+
+    name = "base"
+
+    def __init__(self, history: History | None = None) -> None:
+        self.history = history or History()
+
+    def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate:
+        raise NotImplementedError
+
+    def observe_arrival(self, skill: str, now: float, priority: int = 0) -> None:
+        self.history.arrival(skill, now, priority)
+
+    def observe_service_start(self, skill: str, waited_s: float, now: float) -> None:
+        self.history.service_start(skill, waited_s, now)
+
+    def observe_service_end(self, skill: str, handle_s: float, now: float) -> None:
+        self.history.service_end(skill, handle_s, now)
+
+    def observe_abandon(self, skill: str, waited_s: float, now: float) -> None:
+        self.history.abandon(skill, waited_s, now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"history": self.history.to_dict()}
+
+
+class AsteriskEstimator(OnlineEstimator):
+    """app_queue: per queue (skill) ``holdtime = (3*holdtime + hold)/4`` at each connect.
+
+    The announcement is the average minus what the caller already waited (never
+    negative); Asterisk gives no range, so the range is the point itself.
+    """
+
+    name = "asterisk"
+
+    def __init__(self, holdtime: Mapping[str, float] | None = None) -> None:
+        super().__init__()
+        self.holdtime: dict[str, float] = dict(holdtime or {})
+
+    def observe_service_start(self, skill: str, waited_s: float, now: float) -> None:
+        old = self.holdtime.get(skill, 0.0)
+        self.holdtime[skill] = (3.0 * old + waited_s) / 4.0
+
+    def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate:
+        waited = max(0.0, snapshot.now - call.entered_at)
+        return WaitEstimate.point(self.holdtime.get(call.skill, 0.0) - waited)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"holdtime": dict(self.holdtime)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "AsteriskEstimator":
+        return cls({k: float(v) for k, v in data.get("holdtime", {}).items()})
+
+
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Probability that an arriving caller waits in M/M/s (``offered_load`` = lambda/mu)."""
+    if servers <= 0:
+        raise ValueError("Erlang C needs at least one server")
+    if offered_load <= 0:
+        return 0.0
+    if offered_load >= servers:
+        return 1.0
+    inv_b = 1.0  # 1 / Erlang B, by the stable recursion
+    for k in range(1, servers + 1):
+        inv_b = 1.0 + inv_b * k / offered_load
+    b = 1.0 / inv_b
+    rho = offered_load / servers
+    return b / (1.0 - rho + rho * b)
+
+
+def _pool(snapshot: QueueSnapshot, skill: str) -> tuple[list[AgentView], set[str]]:
+    """Agents able to serve ``skill`` and every skill those agents serve (they share them)."""
+    agents = [a for a in snapshot.agents if skill in a.skills]
+    skills = {skill}
+    for a in agents:
+        skills |= a.skills
+    return agents, skills
+
+
+class ErlangCEstimator(OnlineEstimator):
+    """M/M/s over the pool of agents on shift able to serve the skill.
+
+    lambda = recent arrivals of every skill the pool serves, 1/mu = their recent mean
+    handle time, s = agents on shift in the pool. Every scored caller waits, so the
+    announcement is the mean wait of a caller who waits, ``1/(s*mu - lambda)``, with
+    the exponential's 10%/90% quantiles as range. When the pool is overloaded
+    (lambda >= s*mu) Erlang C has no answer: the queue-length formula
+    ``(position+1)/(s*mu)`` stands in.
+    """
+
+    name = "erlang_c"
+
+    def __init__(self, history: History | None = None, default_handle_s: float = 180.0) -> None:
+        super().__init__(history)
+        self.default_handle_s = default_handle_s
+
+    def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate:
+        now = snapshot.now
+        agents, skills = _pool(snapshot, call.skill)
+        s = max(1, len(agents))
+        lam = self.history.total(skills, "arrivals", now) / self.history.tau_s
+        aht = self.history.mean(skills, "handle_sum", now, self.default_handle_s)
+        rate = s / aht - lam
+        waited = max(0.0, now - call.entered_at)
+        if rate <= 1e-9 or erlang_c(s, lam * aht) >= 1.0:
+            ahead = sum(1 for w in snapshot.waiting if w.call_id != call.call_id
+                        and w.skill in skills and snapshot.rank(w) <= snapshot.rank(call))
+            mean = (ahead + 1) * aht / s
+            return WaitEstimate(max(0.0, mean - waited), max(0.0, 0.5 * mean - waited),
+                                max(0.0, 1.8 * mean - waited))
+        mean = 1.0 / rate  # memoryless: what is left does not depend on the wait so far
+        return WaitEstimate(mean, mean * -math.log(0.9), mean * -math.log(0.1))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ErlangCEstimator":
+        return cls(History.from_dict(data["history"]))
+
+
+FEATURES = ("one", "ql_busy", "ql_shift", "les", "hol", "recent_wait", "ahead_per_agent")
+
+
+def features(snapshot: QueueSnapshot, call: WaitingCall, history: History,
+             default_handle_s: float = 180.0) -> tuple[float, ...]:
+    """The state-dependent estimator's inputs, in the order of :data:`FEATURES`."""
+    now = snapshot.now
+    agents, skills = _pool(snapshot, call.skill)
+    busy = sum(1 for a in agents if a.busy_since is not None)
+    mine = snapshot.rank(call)
+    ahead = [w for w in snapshot.waiting if w.call_id != call.call_id
+             and w.skill in skills and snapshot.rank(w) <= mine]
+    aht = history.mean(skills, "handle_sum", now, default_handle_s)
+    # callers with a bigger head start who arrive during the wait overtake
+    lead = max((h - snapshot.head_start_s.get(call.priority, 0.0)
+                for h in snapshot.head_start_s.values()), default=0.0)
+    prio_rate = history.total(skills, "prio_arrivals", now) / history.tau_s
+    queue_time = history.total(skills, "queue_time", now)
+    theta = history.total(skills, "abandons", now) / queue_time if queue_time > 60 else 0.0
+
+    def ql(servers: int) -> float:
+        mu = max(1, servers) / aht
+        w = 0.0
+        for _ in range(2):
+            n = len(ahead) + prio_rate * min(w, lead) if lead > 0 else float(len(ahead))
+            whole = int(n)
+            w = sum(1.0 / (mu + i * theta) for i in range(whole + 1))
+            w += (n - whole) / (mu + (whole + 1) * theta)
+        return w
+
+    last = history.last_wait.get(call.skill)
+    pool_last = max((history.last_wait[s] for s in skills if s in history.last_wait),
+                    key=lambda v: v[1], default=None)
+    if last is None or (pool_last is not None and pool_last[1] - last[1] > 600):
+        last = pool_last
+    les = last[0] if last is not None else 0.0
+    hol = max((now - w.entered_at for w in ahead), default=0.0)
+    recent = history.mean(skills, "wait_sum", now, les)
+    return (1.0, ql(busy), ql(len(agents)), les, hol, recent, len(ahead) / max(1, busy))
+
+
+@dataclass(frozen=True)
+class StateParams:
+    """The committed constants of :class:`StateEstimator` (``ivr bench ewt --tune``)."""
+
+    weights: tuple[float, ...]  # one per FEATURES entry, fitted for least absolute error
+    edges: tuple[float, ...]  # predicted-wait bin edges (seconds), ascending
+    low_ratio: tuple[float, ...]  # per bin (len(edges)+1): 10% quantile of real/predicted
+    high_ratio: tuple[float, ...]  # per bin: 90% quantile of real/predicted
+    floor_s: float = 5.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weights": list(self.weights), "edges": list(self.edges),
+                "low_ratio": list(self.low_ratio), "high_ratio": list(self.high_ratio),
+                "floor_s": self.floor_s}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "StateParams":
+        return cls(tuple(map(float, d["weights"])), tuple(map(float, d["edges"])),
+                   tuple(map(float, d["low_ratio"])), tuple(map(float, d["high_ratio"])),
+                   float(d.get("floor_s", 5.0)))
+
+
+class StateEstimator(OnlineEstimator):
+    """The project's estimator: the queue's state and its recent history, combined.
+
+    Queue-length estimates (position with overtaking priority callers and
+    abandonment ahead, served by the busy / on-shift agents able to take the skill at
+    their recent handle time) and delay-history estimates (last to enter service,
+    head of line, recent mean wait) are weighted by :class:`StateParams`; the range
+    scales the estimate by the real/predicted quantiles seen at that level.
+    """
+
+    name = "state"
+
+    def __init__(self, params: StateParams, history: History | None = None) -> None:
+        super().__init__(history)
+        if len(params.weights) != len(FEATURES):
+            raise ValueError(f"StateParams needs {len(FEATURES)} weights ({', '.join(FEATURES)})")
+        self.params = params
+
+    def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate:
+        x = features(snapshot, call, self.history)
+        p = self.params
+        total = max(p.floor_s, sum(w * v for w, v in zip(p.weights, x)))
+        k = sum(1 for e in p.edges if total >= e)
+        waited = max(0.0, snapshot.now - call.entered_at)
+        return WaitEstimate(max(0.0, total - waited), max(0.0, total * p.low_ratio[k] - waited),
+                            max(0.0, total * p.high_ratio[k] - waited))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": self.params.to_dict(), "history": self.history.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StateEstimator":
+        return cls(StateParams.from_dict(data["params"]), History.from_dict(data["history"]))

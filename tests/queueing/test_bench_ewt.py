@@ -1,0 +1,83 @@
+"""`ivr bench ewt`: the JSON contract, on a slice of the real trace and on all of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from ivr.cli import cli
+
+CONTRACT = {"calls", "mae_seconds", "asterisk_mae_seconds", "erlang_c_mae_seconds",
+            "coverage_80", "skipped", "range_mean_width_s", "per_skill", "busiest_hour",
+            "ratio_vs_asterisk", "holdout", "tuning_days", "params"}
+
+
+@pytest.fixture()
+def sliced(trace_path: Path, tmp_path: Path) -> Path:
+    """Days 3 (tuning) and 17 (held out) of the real trace, plus two broken rows."""
+    with trace_path.open(newline="") as fh:
+        lines = fh.read().split("\r\n")
+    keep = [lines[0]] + [l for l in lines[1:] if "\t990103\t" in l or "\t990117\t" in l]
+    keep.insert(5, "AA0101\t1\tbroken")
+    keep.insert(9, keep[8].replace("\t990103\t", "\t99013x\t"))
+    out = tmp_path / "slice.tsv"
+    with out.open("w", newline="") as fh:
+        fh.write("\r\n".join(keep) + "\r\n")
+    return out
+
+
+def run(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["bench", "ewt", *args])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1  # one JSON line on stdout; progress goes to stderr
+    data: dict[str, Any] = json.loads(lines[0])
+    return data
+
+
+def test_sliced_trace_prints_the_contract(sliced: Path) -> None:
+    data = run("--trace", str(sliced))
+    assert CONTRACT <= set(data)
+    assert data["skipped"] == 2
+    assert data["calls"] == data["holdout"]["calls"] + data["tuning_days"]["calls"] > 500
+    assert 0.0 <= data["coverage_80"] <= 1.0
+    assert data["mae_seconds"] > 0 and data["asterisk_mae_seconds"] > 0
+    assert data["ratio_vs_asterisk"] == pytest.approx(
+        data["mae_seconds"] / data["asterisk_mae_seconds"], abs=2e-3)
+    assert set(data["per_skill"]) <= {"PS", "PE", "IN", "NE", "NW", "TT"}
+    assert sum(s["calls"] for s in data["per_skill"].values()) == data["calls"]
+    assert data["busiest_hour"]["calls"] <= data["calls"]
+
+
+def test_tune_refits_on_the_tuning_days_only(sliced: Path) -> None:
+    default = run("--trace", str(sliced), "--quiet")
+    tuned = run("--trace", str(sliced), "--tune", "--tune-days", "1-15", "--quiet")
+    assert tuned["params"]["tuned_on"] == "this run, days 1-15"
+    assert len(tuned["params"]["weights"]) == len(default["params"]["weights"])
+    assert tuned["params"]["weights"] != default["params"]["weights"]
+    # Asterisk has nothing to tune: identical whatever the parameters
+    assert tuned["asterisk_mae_seconds"] == default["asterisk_mae_seconds"]
+
+
+def test_bad_options_are_explained(sliced: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["bench", "ewt", "--trace", str(sliced), "--tune-days", "40"])
+    assert result.exit_code == 2 and "days of the month" in result.output
+    junk = tmp_path / "junk.tsv"
+    junk.write_text("hello\n")
+    result = CliRunner().invoke(cli, ["bench", "ewt", "--trace", str(junk)])
+    assert result.exit_code == 1 and "header" in result.output
+
+
+def test_full_trace(trace_path: Path) -> None:
+    data = run("--trace", str(trace_path), "--quiet")
+    assert data["calls"] == 13585 and data["skipped"] == 2
+    assert "Guedj" in data["credit"]
+    held = data["holdout"]
+    assert held["calls"] + data["tuning_days"]["calls"] == 13585
+    # what the committed parameters reach on days they were not fitted on
+    assert held["mae_seconds"] < held["asterisk_mae_seconds"] < held["erlang_c_mae_seconds"]
+    assert held["coverage_80"] >= 0.8
