@@ -11,9 +11,10 @@ without the default port) are accepted, as Twilio signs both ways.
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
 from typing import Any, Callable, Mapping, Sequence, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from flask import Response, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
@@ -35,8 +36,15 @@ def signature_is_valid(auth_token: str, url: str, params: Mapping[str, Any] | st
     if validator is None:
         validator = _VALIDATORS.setdefault(auth_token, RequestValidator(auth_token))
     try:
+        if isinstance(params, str):  # JSON bodies: bodySHA256 in the query
+            return bool(validator.validate(url, params, signature, algorithm))
+        # The URL as requested first: one HMAC in the common case; the library's check
+        # (with and without the default port) only when that fails.
+        expected = validator.compute_signature(url, params, algorithm)
+        if hmac.compare_digest(expected.encode(), signature.encode()):
+            return True
         return bool(validator.validate(url, params, signature, algorithm))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnicodeError):
         return False
 
 
@@ -56,6 +64,19 @@ def signed_url(public_url: str | None, trust_forwarded: bool, url: str,
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 
+def _raw_url() -> str:
+    """The URL as the client sent it (percent-encoding and query untouched: what Twilio
+    signed), built cheaply from the WSGI environ."""
+    environ = request.environ
+    base = f"{request.scheme}://{request.host}"
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")  # gunicorn / werkzeug
+    if raw and raw.startswith("/"):
+        return base + raw
+    path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=-._~%")
+    query = environ.get("QUERY_STRING", "")
+    return f"{base}{path}?{query}" if query else base + path
+
+
 def _request_is_signed() -> bool:
     settings = current().settings
     if not settings.validate_signature:
@@ -63,7 +84,7 @@ def _request_is_signed() -> bool:
     token = settings.twilio_auth_token
     if not token:
         return False
-    url = signed_url(settings.public_url, settings.trust_forwarded, request.url,
+    url = signed_url(settings.public_url, settings.trust_forwarded, _raw_url(),
                      request.headers)
     params: Mapping[str, Any] | str
     if request.mimetype == "application/json":

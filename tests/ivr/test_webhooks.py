@@ -54,7 +54,7 @@ def test_unsigned_or_wrongly_signed_requests_get_403_and_change_nothing(
     for path in ("/voice/step?s=x", "/voice/status", "/voice/wait", "/voice/recording",
                  "/voice/queue-result", "/voice/dial-result", "/voice/fallback"):
         assert client.post(path, data=incoming_params()).status_code == 403
-    assert redis_client.keys("ivr:*") == []
+    assert redis_client.keys("ivr:call*") == [] and redis_client.keys("ivr:phone*") == []
 
 
 def test_incoming_call_answers_twiml_and_records_the_step(app: Flask, client: FlaskClient,
