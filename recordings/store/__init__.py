@@ -133,12 +133,10 @@ class Database:
             e164 = normalise_phone(raw, region or self.region)
         except InvalidPhone:
             return None
-        customer = self.customers.find_by_phone(e164)
-        return self.customers.customer_info(customer) if customer else None
+        return self.customers.info_by_phone(e164)
 
     def customer_info_by_account(self, account: str) -> CustomerInfo | None:
-        customer = self.customers.find_by_account(account.strip())
-        return self.customers.customer_info(customer) if customer else None
+        return self.customers.info_by_account(account.strip())
 
     # The webhooks' three writes, named as in the design brief (see CallRepo).
 

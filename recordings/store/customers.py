@@ -51,6 +51,31 @@ class CustomerRepo:
             row = session.scalars(select(m.CustomerRow).where(condition)).first()
             return _customer(row) if row else None
 
+    def info_by_phone(self, e164: str) -> CustomerInfo | None:
+        """Caller-ID lookup on every new call: one Core query, no ORM unit of work."""
+        return self._info(m.CustomerRow.phone == e164)
+
+    def info_by_account(self, account: str) -> CustomerInfo | None:
+        return self._info(m.CustomerRow.account == account) if account else None
+
+    def _info(self, condition: Any) -> CustomerInfo | None:
+        c, f = m.CustomerRow.__table__.c, m.FollowUpRow.__table__.c
+        newest_open = (select(f.description)
+                       .where(f.customer_id == c.id, f.state == m.FollowUpState.OPEN.value)
+                       .order_by(f.created_at.desc(), f.id.desc()).limit(1)
+                       .scalar_subquery())
+        query = (select(c.id, c.name, c.language, c.vip, c.account, c.fields,
+                        newest_open.label("follow_up"))
+                 .where(condition).limit(1))
+        with self.db.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        return CustomerInfo(
+            id=str(row.id), name=row.name, language=row.language, vip=bool(row.vip),
+            account=row.account, open_follow_up=row.follow_up,
+            fields={str(k): str(v) for k, v in (row.fields or {}).items() if v is not None})
+
     def customer_info(self, customer: Customer) -> CustomerInfo:
         """What the flow engine may know about ``customer`` (newest open follow-up too)."""
         with self.db.session() as session:
