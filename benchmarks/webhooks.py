@@ -64,9 +64,9 @@ def _start(factory: str, port: int, env: dict[str, str], workers: int, threads: 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
             return proc
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             if proc.poll() is not None:
                 raise click.ClickException(f"{factory} server failed: "
                                            f"{proc.stderr.read().decode()[-2000:]}")

@@ -84,6 +84,30 @@ def build_call_service(settings: Settings, client: redis.Redis,
         engine=Engine(registry), codec=StateCodec(_secret(settings)), writer=writer,
         ended=ended, customers=components.get("database"),
         queue=components.get("queue_adapter"), flow_sync=sync)
+    _offline_speech(settings, registry, components["calls"])
+
+
+def _offline_speech(settings: Settings, registry: Any, service: CallService) -> None:
+    """IVR_SPEECH=vosk-record|vosk-stream: callers' speech heard by Vosk, not Twilio."""
+    from ivr.speech_turns import OfflineListening, SpeechMode, SpeechTurns
+
+    try:
+        mode = SpeechMode(settings.speech_mode)
+    except ValueError:
+        log.error("IVR_SPEECH=%r is not one of twilio, vosk-record, vosk-stream: using twilio",
+                  settings.speech_mode)
+        return
+    if mode is SpeechMode.TWILIO:
+        return
+    if mode is SpeechMode.STREAM and not settings.media_stream_url:
+        log.error("IVR_SPEECH=vosk-stream needs IVR_MEDIA_STREAM_URL (the public wss:// URL "
+                  "of the media stream port): listening through recordings instead")
+        mode = SpeechMode.RECORD
+    turns = SpeechTurns.from_settings(settings, registry)
+    service.speech = turns
+    service.engine = OfflineListening(service.engine, turns, lambda line: mode)
+    if mode is SpeechMode.STREAM:
+        service.stream_url = settings.media_stream_url
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -97,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     components = build_components(settings, client)
     build_call_service(settings, client, components)
+    components["on_call_end"] = _call_end_hook(settings)
     lookup = _token_lookup(components)
     services = Services(settings=settings, redis=client, lookup_token=lookup,
                         components=components)
@@ -106,6 +131,26 @@ def create_app(settings: Settings | None = None) -> Flask:
         if module is not None and hasattr(module, "bp"):
             app.register_blueprint(module.bp)
     return app
+
+
+def _call_end_hook(settings: Settings) -> Any:
+    """When a call ends: file it (SQL record, summary) in the background, once."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    jobs = Queue("default", connection=redis.Redis.from_url(settings.effective_redis_url),
+                 serializer=JSONSerializer)
+
+    def on_call_end(call_sid: str) -> None:
+        try:
+            # Deduplicated by job id; a few seconds' delay lets the last step records land.
+            jobs.enqueue("recordings.jobs.finalize_call", call_sid,
+                         job_id=f"finalize-{call_sid}", retry=None, result_ttl=3600,
+                         failure_ttl=7 * 24 * 3600)
+        except redis.RedisError:
+            log.exception("could not queue the filing of call %s", call_sid)
+
+    return on_call_end
 
 
 def _token_lookup(components: dict[str, Any]) -> Any:

@@ -60,6 +60,8 @@ class CallService:
         self.customers = customers  # recordings.store.Database, when configured
         self.queue = queue  # queueing adapter, when configured
         self.clock = clock
+        self.stream_url: str | None = None  # Media Streams websocket (IVR_SPEECH=vosk-stream)
+        self.speech: Any | None = None  # ivr.speech_turns.SpeechTurns: offline recognition
         self.flow_sync = flow_sync  # fetches the flow version a call started on
 
     # ------------------------------------------------------------------ entry points
@@ -78,7 +80,7 @@ class CallService:
         step = self.engine.start(a.CallStarted(call_sid=call_sid, caller=caller, called=called,
                                                now=now, customer=customer))
         return self._finish(step, {"kind": "call_started", "from": caller, "to": called,
-                                   "known": customer is not None})
+                                   "known": customer is not None}, stream=True)
 
     def resume(self, token: str, params: Mapping[str, str],
                make_event: Callable[[Mapping[str, str], datetime], a.Event]) -> str:
@@ -91,12 +93,21 @@ class CallService:
         if self.flow_sync is not None:
             self.flow_sync.ensure(session.flow, session.flow_version)
         event = make_event(params, self._now())
+        if self.speech is not None and params.get("purpose") == "speech":
+            event = self.speech.event(session, params, event.now)  # recorded answer: Vosk
         if isinstance(event, a.QueueLeft) and self.queue is not None:
             try:
                 self.queue.left(session.call_sid, event.result)
             except Exception:
                 log.exception("router could not record that %s left the queue",
                               session.call_sid)
+        return self._finish(self.engine.step(session, event))
+
+    def advance(self, session: Session, event: a.Event) -> str:
+        """Step a call outside a webhook (live speech, REST updates): effects, seal,
+        record and render exactly as a webhook does; the TwiML for a call update."""
+        if session.ended or session.call_sid in self.ended:
+            return render.hangup()
         return self._finish(self.engine.step(session, event))
 
     def session_of(self, token: str, params: Mapping[str, str]) -> Session | None:
@@ -143,7 +154,8 @@ class CallService:
             log.exception("customer lookup failed; treating as not found")
             return None
 
-    def _finish(self, step: Step, first: Mapping[str, Any] | None = None) -> str:
+    def _finish(self, step: Step, first: Mapping[str, Any] | None = None,
+                stream: bool = False) -> str:
         records: list[Mapping[str, Any]] = [dict(first, at=self.clock())] if first else []
         spoken: list[a.Action] = []  # what played before a lookup still plays
         for _ in range(_MAX_EFFECT_ROUNDS):
@@ -165,6 +177,9 @@ class CallService:
         session = step.session
         state = session.to_dict()
         self.writer.submit((session.call_sid, session.seq, state, records))
+        if stream and self.stream_url:
+            return render.render(actions, self.codec.encode(state), stream_url=self.stream_url,
+                                 stream_params={"call": session.call_sid})
         return render.render(actions, self.codec.encode(state))
 
     def _callback(self, session: Session, action: a.RequestCallback) -> Mapping[str, Any]:

@@ -6,7 +6,7 @@ requested, so it works behind proxies) and carries the sealed call state ``s``.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 from twilio.twiml.voice_response import Gather as TwimlGather
@@ -22,6 +22,10 @@ DEFAULT_VOICES = {
     "en": "Polly.Joanna-Neural",
     "ko": "Polly.Seoyeon-Neural",
 }
+
+STREAM_NAME = "listen"
+SPEECH_KEYS = "0123456789*#"
+"""A key ends a spoken answer's ``<Record>``; Twilio posts it as ``Digits``."""
 
 APOLOGY = {
     "es": "Lo sentimos, hemos tenido un problema técnico. Le pasamos con un agente.",
@@ -50,11 +54,19 @@ def _say(parent: VoiceResponse | TwimlGather, prompt: a.Prompt) -> None:
     parent.say(prompt.text, language=locale, voice=voice)
 
 
-def render(actions: Sequence[a.Action], token: str) -> str:
-    """TwiML for ``actions``; ``token`` is the sealed state the next request carries."""
+def render(actions: Sequence[a.Action], token: str, stream_url: str | None = None,
+           stream_params: Mapping[str, str] | None = None) -> str:
+    """TwiML for ``actions``; ``token`` is the sealed state the next request carries.
+
+    ``stream_url`` first forks the caller's audio to our Media Streams websocket
+    (``<Start><Stream>``, with ``stream_params`` as ``<Parameter>``s) for Vosk."""
     response = VoiceResponse()
+    if stream_url:
+        stream = response.start().stream(url=stream_url, name=STREAM_NAME, track="inbound_track")
+        for name, value in (stream_params or {}).items():
+            stream.parameter(name=name, value=value)
     ended = False
-    for action in actions:
+    for i, action in enumerate(actions):
         if ended:
             break
         if isinstance(action, a.Say):
@@ -62,7 +74,11 @@ def render(actions: Sequence[a.Action], token: str) -> str:
         elif isinstance(action, a.Pause):
             response.pause(length=max(1, min(action.seconds, 60)))
         elif isinstance(action, a.Gather):
-            _gather(response, action, token)
+            answer_next = any(isinstance(x, a.Record) and x.purpose == "speech"
+                              for x in actions[i + 1:i + 2])
+            _gather(response, action, token, on_empty=not answer_next)
+            if answer_next:  # no key pressed: Twilio goes on to record the spoken answer
+                continue
             # Twilio posts the action on timeout too (actionOnEmptyResult); this
             # redirect is a second guard so a silent caller is never left in silence.
             response.redirect(_url("step", token, "&event=noinput"), method="POST")
@@ -74,7 +90,9 @@ def render(actions: Sequence[a.Action], token: str) -> str:
                 action=_url("recording", token, f"&purpose={action.purpose}"), method="POST",
                 max_length=max(1, min(action.max_length_s, 3600)),
                 timeout=max(1, min(action.timeout_s, 60)),
-                play_beep=action.play_beep, finish_on_key="#", trim="trim-silence",
+                play_beep=action.play_beep,
+                finish_on_key=SPEECH_KEYS if action.purpose == "speech" else "#",
+                trim="trim-silence",
             )
             response.redirect(_url("recording", token, f"&purpose={action.purpose}&empty=1"),
                               method="POST")
@@ -101,14 +119,15 @@ def render(actions: Sequence[a.Action], token: str) -> str:
     return str(response)
 
 
-def _gather(response: VoiceResponse, action: a.Gather, token: str) -> None:
+def _gather(response: VoiceResponse, action: a.Gather, token: str,
+            on_empty: bool = True) -> None:
     inputs = [name for name, on in (("dtmf", action.dtmf), ("speech", action.speech)) if on]
     kwargs: dict[str, object] = {
         "input": " ".join(inputs) or "dtmf",
         "action": _url("step", token),
         "method": "POST",
         "timeout": max(1, min(action.timeout_s, 60)),
-        "action_on_empty_result": True,
+        "action_on_empty_result": on_empty,
     }
     if action.num_digits:
         kwargs["num_digits"] = action.num_digits

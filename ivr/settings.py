@@ -37,6 +37,9 @@ class Settings:
     flows_dir: Path | None = None  # None: the shipped call_flows/definitions
     secret_key: str | None = None  # signs web sessions and encrypts call state
     trust_forwarded: bool = False  # honour X-Forwarded-Proto/Host from a proxy
+    speech_mode: str = "twilio"  # twilio | vosk-record | vosk-stream (IVR_SPEECH)
+    media_stream_url: str | None = None  # public wss:// URL of our Media Streams server
+    media_stream_port: int = 5001
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -82,4 +85,7 @@ class Settings:
             flows_dir=Path(flows_dir) if flows_dir else None,
             secret_key=env.get("IVR_SECRET_KEY") or None,
             trust_forwarded=_flag(env.get("IVR_TRUST_FORWARDED"), False),
+            speech_mode=(env.get("IVR_SPEECH") or "twilio").strip().lower(),
+            media_stream_url=env.get("IVR_MEDIA_STREAM_URL") or None,
+            media_stream_port=int(env.get("IVR_MEDIA_STREAM_PORT") or 5001),
         )

@@ -40,6 +40,24 @@ def _worker_main(settings: Settings) -> None:
     run_worker(settings)
 
 
+def _media_streams_main(settings: Settings, host: str) -> None:
+    """IVR_SPEECH=vosk-stream: the Media Streams websocket server, its own process."""
+    import threading
+
+    from ivr.app import create_app
+    from ivr.media_streams import live_speech
+    from ivr.speech_turns import vosk_factory
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    services = create_app(settings).extensions["centralita"]
+    server = live_speech(services, vosk_factory(settings), host, settings.media_stream_port)
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
 def _gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> Any:
     from gunicorn.app.base import BaseApplication
 
@@ -123,6 +141,12 @@ def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, dem
             proc = ctx.Process(target=_worker_main, args=(settings,), daemon=False)
             proc.start()
             children.append(proc)
+        if settings.speech_mode == "vosk-stream" and settings.media_stream_url:
+            proc = ctx.Process(target=_media_streams_main, args=(settings, host), daemon=False)
+            proc.start()
+            children.append(proc)
+            click.echo(f"  Media Streams (Vosk) on ws://{host}:{settings.media_stream_port}, "
+                       f"public {settings.media_stream_url}")
         base = settings.public_url or f"http://{host}:{port}"
         click.echo(f"Centralita answering on http://{host}:{port}")
         click.echo(f"  Twilio Voice URL (POST):      {base}/voice/incoming")

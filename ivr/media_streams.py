@@ -1,0 +1,259 @@
+"""Live speech (vosk-stream mode): Twilio Media Streams → Vosk → the call flow → REST update.
+
+The websocket server of :mod:`speech.streaming` runs in its own thread with its own
+event loop (:class:`MediaStreamServer`), so webhook workers never wait on audio.
+Per call:
+
+* what a turn listens for comes from the call's latest session in Redis
+  (:class:`SessionGrammars`): the menu's phrases as a grammar, else free speech;
+  the session's ``seq`` is noted when the caller starts speaking;
+* when an utterance ends (:meth:`LiveTurns.on_result`) the session is loaded again;
+  if the call moved on meanwhile (keys pressed, call ended) the utterance is dropped;
+  otherwise the engine is stepped with :class:`~call_flows.actions.Speech` (or
+  ``NoInput`` when nothing usable was heard) through
+  :meth:`ivr.calls.CallService.advance` -- effects, sealing, the call record and the
+  TwiML exactly as a webhook -- and the live call is moved on with
+  ``TwilioRest.update_call(twiml=...)``;
+* an utterance cut by a dropped websocket is never acted on: it gives ``NoInput``
+  (the engine reprompts), so a half-heard word cannot pick a wrong option;
+* barge-in (:class:`~speech.streaming.BargeIn`): the prompt is stopped by updating
+  the call to the same turn without its prompt (a keys-only ``<Gather>``), while the
+  stream goes on listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from call_flows import actions as a
+from call_flows.model import NodeType
+from call_flows.registry import FlowRegistry
+from call_flows.session import Session
+from ivr import render
+from ivr.calls import CallService
+from ivr.speech_turns import STREAM_GATHER_TIMEOUT_S, listening_for, result_event
+from ivr.store import CallRecords
+from ivr.twilio_rest import TwilioRest, TwilioRestError
+from speech.endpointing import EndReason
+from speech.recognizer import Recognizer
+from speech.streaming import (
+    BargeIn,
+    GrammarRegistry,
+    StreamClosed,
+    StreamEvent,
+    TurnGrammar,
+    UtteranceResult,
+    start_media_stream_server,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SessionGrammars(GrammarRegistry):
+    """Each call's current grammar, read from its latest session in Redis.
+
+    A grammar set explicitly with :meth:`set_grammar` (same process) wins.
+    """
+
+    def __init__(self, records: CallRecords, registry: FlowRegistry) -> None:
+        super().__init__()
+        self.records = records
+        self.registry = registry
+        self._seq: dict[str, int] = {}
+        self._seq_lock = threading.Lock()
+
+    def get(self, call_sid: str) -> TurnGrammar | None:
+        explicit = super().get(call_sid)
+        if explicit is not None:
+            return explicit
+        session = load_session(self.records, call_sid)
+        if session is None:
+            return None
+        with self._seq_lock:
+            self._seq[call_sid] = session.seq
+        listening = listening_for(self.registry, session)
+        return TurnGrammar(listening.language, listening.phrases)
+
+    def seq_heard(self, call_sid: str) -> int | None:
+        """The session step the caller was answering when the utterance began."""
+        with self._seq_lock:
+            return self._seq.get(call_sid)
+
+    def forget(self, call_sid: str) -> None:
+        with self._seq_lock:
+            self._seq.pop(call_sid, None)
+        self.clear(call_sid)
+
+
+def load_session(records: CallRecords, call_sid: str) -> Session | None:
+    try:
+        data = records.session(call_sid)
+        return Session.from_dict(data) if data else None
+    except Exception:
+        log.exception("call %s: its session could not be read", call_sid)
+        return None
+
+
+class LiveTurns:
+    """Moves live calls on from recognised utterances (the server's callbacks)."""
+
+    def __init__(self, calls: CallService, records: CallRecords, rest: TwilioRest,
+                 grammars: SessionGrammars,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.calls = calls
+        self.records = records
+        self.rest = rest
+        self.grammars = grammars
+        self.clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), tz=UTC)
+
+    def on_result(self, call_sid: str, utterance: UtteranceResult) -> str | None:
+        """Step the call with what was heard; the TwiML sent to the call, or None."""
+        session = load_session(self.records, call_sid)
+        if session is None:
+            log.warning("call %s: heard %r but the call has no session; dropped", call_sid,
+                        utterance.result.text)
+            return None
+        if session.ended or self.records.is_ended(call_sid):
+            log.info("call %s: utterance after the call ended; dropped", call_sid)
+            return None
+        heard_at = self.grammars.seq_heard(call_sid)
+        if heard_at is not None and heard_at != session.seq:
+            log.info("call %s: utterance for step %s but the call is at step %s; dropped",
+                     call_sid, heard_at, session.seq)
+            return None
+        now = self._now()
+        if utterance.end_reason is EndReason.DISCONNECTED:
+            log.warning("call %s: the stream dropped mid-utterance (%r); treated as no input",
+                        call_sid, utterance.result.text)
+            event: a.Event = a.NoInput(now=now)
+        else:
+            event = result_event(utterance.result, now)
+        twiml = self.calls.advance(session, event)
+        return twiml if self._update(call_sid, twiml) else None
+
+    def on_event(self, event: StreamEvent) -> None:
+        if isinstance(event, BargeIn):
+            self.barge_in(event.call_sid)
+        elif isinstance(event, StreamClosed):
+            self.grammars.forget(event.call_sid)
+
+    def barge_in(self, call_sid: str) -> str | None:
+        """Stop the prompt: the same turn, keys still listened for, without the prompt."""
+        session = load_session(self.records, call_sid)
+        if session is None or session.ended:
+            return None
+        twiml = render.render([_silent_turn(self.grammars.registry, session)],
+                              self.calls.codec.encode(session.to_dict()))
+        return twiml if self._update(call_sid, twiml) else None
+
+    def _update(self, call_sid: str, twiml: str) -> bool:
+        try:
+            self.rest.update_call(call_sid, twiml=twiml)
+            return True
+        except TwilioRestError as exc:  # e.g. 21220: the call ended meanwhile
+            log.warning("call %s: could not update the live call (%s)", call_sid, exc)
+            return False
+
+
+def _silent_turn(registry: FlowRegistry, session: Session) -> a.Gather:
+    flow = registry.get(session.flow, session.flow_version)
+    node = flow.nodes.get(session.node) if flow else None
+    keys = [o.key for o in node.options if o.key] if node and node.type is NodeType.MENU else []
+    same = bool(keys) and len({len(k) for k in keys}) == 1
+    return a.Gather(prompts=(), language=session.language or "es", speech=False,
+                    num_digits=len(keys[0]) if same else None,
+                    timeout_s=STREAM_GATHER_TIMEOUT_S)
+
+
+class MediaStreamServer:
+    """The Media Streams websocket server in a background thread (for ``ivr serve``)."""
+
+    def __init__(self, turns: LiveTurns, recognizers: Callable[[str], Recognizer],
+                 host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.turns = turns
+        self.recognizers = recognizers
+        self.host, self.port = host, port
+        self.options = options
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 10.0) -> MediaStreamServer:
+        self._thread = threading.Thread(target=self._run, name="media-streams", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the media stream server did not start")
+        if self._error is not None:
+            raise RuntimeError(f"the media stream server could not start on "
+                               f"{self.host}:{self.port}: {self._error}") from self._error
+        log.info("media streams: listening on ws://%s:%s", self.host, self.port)
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._server = loop.run_until_complete(start_media_stream_server(
+                self.host, self.port, self.recognizers, self.turns.on_result,
+                registry=self.turns.grammars, on_event=self.turns.on_event, **self.options))
+            self.port = self._server.sockets[0].getsockname()[1]
+        except BaseException as exc:  # noqa: BLE001 (reported to start())
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        loop, server = self._loop, self._server
+        if loop is None or server is None or loop.is_closed():
+            return
+
+        async def _close() -> None:
+            server.close()
+            await server.wait_closed()
+            loop.stop()
+
+        asyncio.run_coroutine_threadsafe(_close(), loop)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def live_speech(services: Any, recognizers: Callable[[str], Recognizer],
+                host: str = "127.0.0.1", port: int = 0, **options: Any) -> MediaStreamServer:
+    """The server for an app's services (``app.extensions["centralita"]``), not started."""
+    components = services.components
+    records: CallRecords = components["call_records"]
+    grammars = SessionGrammars(records, components["flows"])
+    turns = LiveTurns(components["calls"], records, TwilioRest.from_settings(services.settings),
+                      grammars)
+    return MediaStreamServer(turns, recognizers, host, port, **options)
+
+
+__all__ = ["LiveTurns", "MediaStreamServer", "SessionGrammars", "live_speech", "load_session"]
