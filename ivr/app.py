@@ -56,9 +56,13 @@ def build_components(settings: Settings, client: redis.Redis) -> dict[str, Any]:
     if queue_store is not None and hasattr(queue_store, "QueueStore"):
         from ivr.queue_adapter import QueueAdapter
 
+        from ivr.queue_adapter import LiveEstimator
+
         store = queue_store.QueueStore(client)
+        estimator = LiveEstimator(store)
         components["queue"] = store
-        components["queue_adapter"] = QueueAdapter(store)
+        components["queue_adapter"] = QueueAdapter(store, estimator=estimator.for_call)
+        components["queue_estimator"] = estimator.for_queue
     return components
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -87,3 +87,79 @@ class QueueAdapter:
                 waiting.labels(queue=queue).set(count)
         except Exception:  # metrics must never fail the scrape
             log.debug("queue metrics unavailable", exc_info=True)
+
+
+def _skill_key(queue: str, needs: Mapping[str, int]) -> str:
+    return queue + "|" + ",".join(f"{k}>={v}" for k, v in sorted(needs.items()))
+
+
+def _can_serve(agent: Any, queue: str, needs: Mapping[str, int]) -> bool:
+    return agent.serves(queue) and all(agent.skills.get(k, 0) >= v for k, v in needs.items())
+
+
+class LiveEstimator:
+    """The project's state-dependent estimator over the router's live state.
+
+    The snapshot holds every waiting call (its skill = queue + requirements) and every
+    agent not offline, with the skills they can serve among those waiting. Parameters
+    are the ones fitted on the trace (``queueing.ewt_params``); the estimator's
+    history starts empty in each process (its ``observe_*`` hooks are not yet fed
+    from live events), so handle times fall back to the fitted defaults.
+    """
+
+    def __init__(self, store: Any) -> None:
+        from queueing.ewt_params import STATE_PARAMS
+        from queueing.wait_time import StateEstimator
+
+        self.store = store
+        self.estimator = StateEstimator(STATE_PARAMS)
+
+    def _snapshot(self, now: float) -> tuple[Any, dict[str, Any]]:
+        from queueing.wait_time import AgentView, QueueSnapshot, WaitingCall
+
+        calls = self.store.waiting()
+        keys = {c.call_id: _skill_key(c.queue, c.needs) for c in calls}
+        waiting = tuple(WaitingCall(c.call_id, keys[c.call_id], c.priority, c.entered_at)
+                        for c in calls)
+        by_key = {keys[c.call_id]: c for c in calls}
+        agents = []
+        for agent in self.store.agents():
+            if agent.state in ("offline", "paused"):
+                continue
+            skills = frozenset(k for k, c in by_key.items() if _can_serve(agent, c.queue, c.needs))
+            busy = agent.state in ("busy", "reserved", "wrap_up")
+            agents.append(AgentView(agent.agent_id, skills,
+                                    busy_since=(agent.state_since or now) if busy else None))
+        return QueueSnapshot(now=now, waiting=waiting, agents=tuple(agents)), keys
+
+    def for_call(self, queue: str, call_id: str, waited_s: float,
+                 now: float) -> tuple[float, float, float] | None:
+        from queueing.wait_time import WaitingCall
+
+        snapshot, keys = self._snapshot(now)
+        key = keys.get(call_id)
+        if key is None:
+            return None
+        if not any(key in agent.skills for agent in snapshot.agents):
+            return None  # nobody on shift can take it: no number is better than a made-up one
+        call = next(w for w in snapshot.waiting if w.call_id == call_id)
+        guess = self.estimator.estimate(snapshot, call)
+        return guess.expected_s, guess.low_s, guess.high_s
+
+    def for_queue(self, queue: str, now: float) -> tuple[float, float, float] | None:
+        """What a caller joining ``queue`` now (no special skills) would be told."""
+        from queueing.wait_time import WaitingCall
+
+        snapshot, _ = self._snapshot(now)
+        key = _skill_key(queue, {})
+        call = WaitingCall("__new__", key, 0, now)
+        agents = [a for a in self.store.agents()
+                  if a.state not in ("offline", "paused") and a.serves(queue)]
+        if not agents:
+            return None
+        snapshot = type(snapshot)(now=now, waiting=snapshot.waiting + (call,),
+                                  agents=tuple(type(v)(v.agent_id, v.skills | {key},
+                                                       v.busy_since) for v in snapshot.agents
+                                               if any(v.agent_id == a.agent_id for a in agents)))
+        guess = self.estimator.estimate(snapshot, call)
+        return guess.expected_s, guess.low_s, guess.high_s

@@ -150,3 +150,25 @@ def test_queued_call_is_in_our_router_and_hears_its_position(open_app: Flask,
     first.queue_outcome("hangup", after=40)
     assert store.hold_info(second.call_sid).position == 1
     assert [a["call_id"] for a in store.abandons()] == [first.call_sid]
+
+
+def test_waiting_caller_hears_an_honest_wait_range_from_the_live_estimator(
+        open_app: Flask, sim: Simulator) -> None:
+    from queueing.model import AgentState, needs_from_skills
+
+    store = open_app.extensions["centralita"].components["queue"]
+    needs = needs_from_skills({"language": "es", "topic": "billing"})
+    store.upsert_agent("ana", dict(needs))
+    store.set_state("ana", AgentState.AVAILABLE)
+    busy = sim.call(from_="+34699000333", to=SUPPORT).start()
+    busy.press("1").press("*").press("1")  # reserved straight away for Ana
+    assert store.hold_info(busy.call_sid).status == "reserved"
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    call.press("1").press("*").press("1")
+    assert store.hold_info(call.call_sid).position == 1
+    spoken = " ".join(call.heard_texts)
+    assert "tiempo de espera estimado" in spoken, spoken
+    estimate = open_app.extensions["centralita"].components["queue_adapter"].estimate(
+        call.call_sid)
+    assert estimate is not None and estimate.low_s is not None
+    assert 0 <= estimate.low_s <= estimate.high_s
