@@ -126,6 +126,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     components = build_components(settings, client)
     build_call_service(settings, client, components)
     components["on_call_end"] = _call_end_hook(settings)
+    from ivr.bridge import Bridge
+    from ivr.twilio_rest import TwilioRest
+
+    components["bridge"] = Bridge(client, TwilioRest.from_settings(settings))
+    components["queue_dispatch"] = _dispatch(settings)
     lookup = _token_lookup(components)
     services = Services(settings=settings, redis=client, lookup_token=lookup,
                         components=components)
@@ -155,6 +160,25 @@ def _call_end_hook(settings: Settings) -> Any:
             log.exception("could not queue the filing of call %s", call_sid)
 
     return on_call_end
+
+
+def _dispatch(settings: Settings) -> Any:
+    """A reservation was made: start its timer (and dial a callback) on the RQ worker."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from queueing.jobs import schedule
+
+    jobs = Queue("high", connection=redis.Redis.from_url(settings.effective_redis_url),
+                 serializer=JSONSerializer)
+
+    def dispatch(assignment: Any) -> None:
+        try:
+            schedule(jobs, assignment)
+        except redis.RedisError:
+            log.exception("could not schedule reservation %s", assignment.reservation_id)
+
+    return dispatch
 
 
 def _token_lookup(components: dict[str, Any]) -> Any:

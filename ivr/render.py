@@ -174,3 +174,31 @@ def prompts_text(actions: Iterable[a.Action]) -> list[str]:
         elif isinstance(action, (a.Gather, a.Record)):
             out.extend(p.text for p in action.prompts)
     return out
+
+
+CONNECTING = {
+    "es": "Le pasamos con un agente.",
+    "ca": "Us passem amb un agent.",
+    "en": "Connecting you to an agent now.",
+}
+CALLBACK_GREETING = {
+    "es": "Hola, le llamamos de Centralita, tal como nos pidió. Un momento, le pasamos con un agente.",
+    "ca": "Hola, us truquem de Centralita, tal com ens vau demanar. Un moment, us passem amb un agent.",
+    "en": "Hello, this is Centralita calling you back, as you asked. One moment, connecting you to an agent.",
+}
+
+
+def connect_to_agent(contact: str, language: str | None, callback: bool = False) -> str:
+    """Bridge a caller to an agent: ``contact`` is E.164, ``client:NAME`` or a SIP URI."""
+    lang = language if language in CONNECTING else "es"
+    response = VoiceResponse()
+    text = (CALLBACK_GREETING if callback else CONNECTING)[lang]
+    response.say(text, language=language_tag(lang), voice=DEFAULT_VOICES.get(lang))
+    dial = response.dial(timeout=30, action="/voice/agent-dial-result", method="POST")
+    if contact.startswith("client:"):
+        dial.client(contact.split(":", 1)[1])
+    elif contact.startswith("sip:"):
+        dial.sip(contact)
+    else:
+        dial.number(contact)
+    return str(response)

@@ -133,3 +133,50 @@ def status() -> Response:
         if on_end is not None:
             on_end(call_sid)
     return Response(status=204)
+
+
+@bp.post("/voice/callback")
+@twilio_signed
+@guarded
+def callback_answered() -> Response:
+    """The customer we called back answered: put them through to the reserved agent."""
+    services = current()
+    call_id = request.args.get("call", "")
+    store = services.components.get("queue")
+    bridge = services.components.get("bridge")
+    call = store.call(call_id) if store is not None and call_id else None
+    if call is None or not call.agent_id or bridge is None:
+        log.warning("callback answered for %r with no reserved agent", call_id)
+        return twiml(render.apology(None))
+    return twiml(bridge.twiml_for(call.agent_id, call_id, callback=True))
+
+
+@bp.post("/voice/callback-status")
+@twilio_signed
+def callback_status() -> Response:
+    """Status of a callback leg: answered, or retry later / give up (idempotent)."""
+    from queueing.callbacks import on_status
+
+    services = current()
+    call_id = request.args.get("call", "")
+    store = services.components.get("queue")
+    if store is None or not call_id:
+        return Response("unknown callback\n", status=400, mimetype="text/plain")
+    status_value = (request.values.get("CallStatus") or "").strip().lower()
+    try:
+        on_status(store, call_id, status_value)
+    except Exception:
+        log.exception("callback status for %s not applied", call_id)
+    return Response(status=204)
+
+
+@bp.post("/voice/agent-dial-result")
+@twilio_signed
+@guarded
+def agent_dial_result() -> Response:
+    """The agent leg ended: a caller whose agent did not answer hears an apology
+    and is offered a message rather than silence."""
+    outcome = (request.values.get("DialCallStatus") or "").lower()
+    if outcome == "completed":
+        return twiml(render.hangup())
+    return twiml(render.apology(None))

@@ -8,6 +8,7 @@ the default forking worker would reload it for every job).
 from __future__ import annotations
 
 import logging
+import threading
 
 import redis
 from rq import Queue, Worker
@@ -30,7 +31,48 @@ def queue(settings: Settings, name: str = "default",
     return Queue(name, connection=conn or connection(settings), serializer=JSONSerializer)
 
 
-def run_worker(settings: Settings, burst: bool = False) -> None:
+def install_queueing(settings: Settings) -> None:
+    """Give queueing jobs this process's Twilio client, caller ID and opening hours."""
+    from datetime import datetime, timezone
+
+    from call_flows.registry import FlowRegistry
+    from ivr.twilio_rest import TwilioRest
+    from queueing import jobs
+    from queueing.callbacks import CallbackConfig
+
+    registry = FlowRegistry.load(settings.flows_dir) if settings.flows_dir else FlowRegistry.load()
+    line = registry.default_line
+    rest = TwilioRest.from_settings(settings)
+    base = settings.public_url
+    config = None
+    if rest.enabled and base and line.numbers:
+        config = CallbackConfig(from_number=line.numbers[0],
+                                answer_url=f"{base}/voice/callback?call={{call_id}}",
+                                status_url=f"{base}/voice/callback-status?call={{call_id}}")
+    elif rest.enabled:
+        log.warning("callbacks are not dialled: set IVR_PUBLIC_URL so Twilio can reach us")
+
+    def is_open(now: float) -> bool:
+        return bool(line.hours.is_open(datetime.fromtimestamp(now, timezone.utc)))
+
+    jobs.install(rest if rest.enabled else None, config, is_open)
+
+
+def _ticker(settings: Settings, stop: threading.Event) -> None:
+    """Every second: due reservations, wrap-ups, callback retries, aged calls."""
+    ticks = queue(settings, "high")
+    while not stop.wait(1.0):
+        try:
+            ticks.enqueue("queueing.jobs.tick", result_ttl=0, failure_ttl=3600)
+        except redis.RedisError as exc:
+            log.warning("router tick not queued (%s)", exc)
+
+
+def run_worker(settings: Settings, burst: bool = False, tick: bool = True) -> None:
+    install_queueing(settings)
+    if tick and not burst:
+        threading.Thread(target=_ticker, args=(settings, threading.Event()), name="tick",
+                         daemon=True).start()
     conn = connection(settings)
     queues = [Queue(name, connection=conn, serializer=JSONSerializer) for name in QUEUES]
     worker = Worker(queues, connection=conn, serializer=JSONSerializer)

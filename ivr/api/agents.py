@@ -6,16 +6,21 @@ produced a reservation carries it in ``assignments`` (the agent's next call).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
 from ivr.api.queues import desk, error, queue_errors
 from ivr.auth import api_auth
+from ivr.bridge import BridgeError
+from ivr.services import current
+from ivr.twilio_rest import TwilioRestError
 from queueing.agents import agent_view, assignment_view
 from queueing.model import AgentState
 
 bp = Blueprint("agents_api", __name__, url_prefix="/api/agents")
+_CONTACT = re.compile(r"^(\+[1-9][0-9]{6,14}|client:[A-Za-z0-9_.-]{1,64}|sip:[^\s]{3,200})$")
 
 
 def _body() -> dict[str, Any]:
@@ -54,6 +59,13 @@ def configure(agent_id: str) -> Response:
     queues = body.get("queues", [])
     if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
         return error(400, "queues must be a list of queue names (empty: every queue)")
+    contact = body.get("contact")
+    if contact is not None:
+        if not isinstance(contact, str) or not _CONTACT.match(contact):
+            return error(400, 'contact must be "+E164", "client:name" or "sip:user@host"')
+        bridge = current().components.get("bridge")
+        if bridge is not None:
+            bridge.set_contact(agent_id, contact)
     return _done(desk().configure_agent(agent_id, skills, body.get("capacity", 1), queues))
 
 
@@ -99,7 +111,16 @@ def act(agent_id: str, action: str) -> Response:
         if not isinstance(call_id, str) or not call_id:
             return error(400, 'send JSON {"call_id": "CA..."}')
         if action == "accept":
-            return _done(d.accept(agent_id, call_id), status="bridged")
+            accepted = d.accept(agent_id, call_id)
+            bridge = current().components.get("bridge")
+            try:
+                if bridge is None:
+                    raise BridgeError("no bridge configured in this app")
+                bridge.connect(agent_id, call_id)
+            except (BridgeError, TwilioRestError) as exc:
+                # Accepted all the same: the caller keeps holding and hears announcements.
+                return _done(accepted, status="accepted", bridged=False, detail=str(exc))
+            return _done(accepted, status="bridged", bridged=True)
         if action == "decline":
             return _done(d.decline(agent_id, call_id))
         wrap = body.get("wrap_up_s")
