@@ -58,7 +58,12 @@ def build_components(settings: Settings, client: redis.Redis) -> dict[str, Any]:
 
         from ivr.queue_adapter import LiveEstimator
 
-        store = queue_store.QueueStore(client)
+        rules = None
+        if settings.queues_file:
+            from queueing.rules import load_rules
+
+            rules = load_rules(settings.queues_file)  # RulesError names the file and key
+        store = queue_store.QueueStore(client, rules=rules)
         estimator = LiveEstimator(store)
         components["queue"] = store
         components["queue_adapter"] = QueueAdapter(store, estimator=estimator.for_call)

@@ -40,6 +40,7 @@ class Settings:
     speech_mode: str = "twilio"  # twilio | vosk-record | vosk-stream (IVR_SPEECH)
     media_stream_url: str | None = None  # public wss:// URL of our Media Streams server
     media_stream_port: int = 5001
+    queues_file: Path | None = None  # queue rules YAML (IVR_QUEUES_FILE)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,4 +89,5 @@ class Settings:
             speech_mode=(env.get("IVR_SPEECH") or "twilio").strip().lower(),
             media_stream_url=env.get("IVR_MEDIA_STREAM_URL") or None,
             media_stream_port=int(env.get("IVR_MEDIA_STREAM_PORT") or 5001),
+            queues_file=Path(env["IVR_QUEUES_FILE"]) if env.get("IVR_QUEUES_FILE") else None,
         )
