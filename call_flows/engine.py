@@ -687,6 +687,10 @@ def _handle_voicemail(t: Turn, node: Node, event: Any) -> None:
 def _handle_handover(t: Turn, node: Node, event: Any) -> None:
     """Queue and transfer nodes: the person answered, or the hand-over failed."""
     if isinstance(event, QueueLeft) and node.type == NodeType.QUEUE:
+        if str(event.result) == "leave" and node.on_leave:
+            t.note(node, describe(event), "left_for_callback")
+            t.go(node.on_leave)
+            return
         done = str(event.result) in {"bridged", "hangup"}
     elif isinstance(event, DialDone) and node.type == NodeType.TRANSFER:
         done = str(event.status) in {"completed", "answered"}

@@ -125,7 +125,7 @@ _REQUIRED: Mapping[NodeType, tuple[str, ...]] = {
     NodeType.CALLBACK: ("prompt",), NodeType.TRANSFER: ("number",), NodeType.GOTO: ("flow",),
 }
 _TEXTS = ("prompt", "reprompt", "keypad_prompt", "invalid", "thanks", "number_prompt")
-_REFS = {"next": "next", "on_fail": "on_fail", "yes": "yes", "no": "no", "found": "found",
+_REFS = {"next": "next", "on_fail": "on_fail", "on_leave": "on_leave", "yes": "yes", "no": "no", "found": "found",
          "not_found": "not_found", "missing": "missing", "else": "default", "return": "return_to"}
 _PHONE = re.compile(r"^\+?[0-9]{3,15}$")
 

@@ -202,6 +202,7 @@ class Node:
     keypad_prompt: Localized | None = None
     next: str | None = None
     on_fail: str | None = None
+    on_leave: str | None = None  # queue: the caller pressed 1 on hold (callback offer)
     timeout_s: int = 5
     # menu
     options: tuple[Option, ...] = ()

@@ -85,7 +85,7 @@ KEYS: Mapping[NodeType, frozenset[str]] = {t: frozenset(_COMMON | extra) for t, 
     NodeType.BRANCH: {"cases", "else"},
     NodeType.LOOKUP: {"by", "value", "found", "not_found"},
     NodeType.ANSWER: {"prompt", "next", "missing"},
-    NodeType.QUEUE: {"prompt", "queue", "topic", "skills", "priority", "on_fail"},
+    NodeType.QUEUE: {"prompt", "queue", "topic", "skills", "priority", "on_fail", "on_leave"},
     NodeType.VOICEMAIL: {"prompt", "thanks", "max_length"},
     NodeType.CALLBACK: _ASKING | {"number_prompt", "thanks", "topic", "priority"},
     NodeType.TRANSFER: {"prompt", "number", "timeout", "on_fail"},
@@ -334,7 +334,8 @@ def edges(flow: Flow, node: Node) -> list[tuple[str, str]]:
         out.append(("skip", node.skip.next))
     for label, target in (("yes", node.yes), ("no", node.no), ("found", node.found),
                           ("not_found", node.not_found), ("missing", node.missing),
-                          ("else", node.default), ("return", node.return_to)):
+                          ("else", node.default), ("return", node.return_to),
+                          ("leave", node.on_leave)):
         if target:
             out.append((label, target))
     out.extend((f"case:{i}", c.next) for i, c in enumerate(node.cases))

@@ -381,8 +381,17 @@ def every_queue_falls_back_to_voicemail(h: FlowHarness, lang: str) -> None:
     for queue in QUEUES:
         _reach_queue(h, lang, queue)
         assert h.node == queue
-        h.queue_left("leave")
+        h.queue_left("error")
         assert h.node == "leave_voicemail", queue
+
+
+@scenario
+def pressing_one_on_hold_offers_a_callback(h: FlowHarness, lang: str) -> None:
+    for queue in QUEUES:
+        _reach_queue(h, lang, queue)
+        assert h.node == queue
+        h.queue_left("leave")
+        assert h.node == "request_callback", queue
 
 
 @scenario
@@ -408,7 +417,7 @@ def test_scenario(harness: FlowHarness, name: str, lang: str) -> None:
 def _covered(h: FlowHarness) -> set[tuple[str, str]]:
     labels = {"said": "next", "answered": "next", "found": "found", "not_found": "not_found",
               "yes": "yes", "no": "no", "else": "else", "missing": "missing",
-              "closed": "closed", "failed": "fail"}
+              "closed": "closed", "failed": "fail", "left_for_callback": "leave"}
     out: set[tuple[str, str]] = set()
     for rec in h.journal:
         node, outcome = str(rec["node"]), str(rec["outcome"])

@@ -172,3 +172,22 @@ def test_waiting_caller_hears_an_honest_wait_range_from_the_live_estimator(
         call.call_sid)
     assert estimate is not None and estimate.low_s is not None
     assert 0 <= estimate.low_s <= estimate.high_s
+
+
+def test_press_one_while_holding_gives_a_callback_that_keeps_the_place(
+        open_app: Flask, sim: Simulator) -> None:
+    store = open_app.extensions["centralita"].components["queue"]
+    ahead = sim.call(from_="+34699000444", to=SUPPORT).start()
+    ahead.press("1").press("*").press("1")
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    call.press("1").press("*").press("1")
+    assert store.hold_info(call.call_sid).position == 2
+    call.press("1")  # while holding: "pulse 1 para que le llamemos"
+    for _ in range(4):  # confirm the number the flow read back
+        if call.ended or (call.pending or "").lower() != "gather":
+            break
+        call.press("1")
+    held = store.call(call.call_sid)
+    assert held is not None and held.status == "callback_pending", (held, call.heard_texts[-4:])
+    assert held.callback_number == UNKNOWN
+    assert store.hold_info(call.call_sid).position == 2  # the place is kept
