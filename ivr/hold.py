@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
-from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import render
 
@@ -101,23 +100,15 @@ def wait_twiml(service: Any, token: str, params: Mapping[str, str]) -> str:
         if avg:  # Twilio's own average: widen it, it knows nothing of skills
             left = max(avg - waited, 0)
             low, high = left * 0.5, left * 1.5 + 30
-    response = VoiceResponse()
-    gather = response.gather(num_digits=1, action=f"/voice/hold-key?s={token}", method="POST",
-                             timeout=1, input="dtmf", action_on_empty_result=False)
-    voice = render.DEFAULT_VOICES.get(language)
-    for sentence in announcement(language, position, low, high):
-        gather.say(sentence, language=render.language_tag(language), voice=voice)
-    gather.play("/static/hold.wav")
-    return str(response)
+    return render.hold(language, announcement(language, position, low, high), token)
 
 
 def key_twiml(params: Mapping[str, str]) -> str:
     """A key pressed while holding: 1 leaves the queue towards the callback offer."""
-    response = VoiceResponse()
     if (params.get("Digits") or "").strip() == "1":
-        response.leave()
+        return render.leave_queue()
     # Any other key: back to the music; Twilio re-requests the waitUrl.
-    return str(response)
+    return render.empty()
 
 
 @lru_cache(maxsize=1)

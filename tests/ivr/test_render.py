@@ -62,3 +62,27 @@ def test_apology_is_valid_twiml_in_each_language() -> None:
     for lang in ("es", "ca", "en", None, "xx"):
         xml = apology(lang)
         assert xml.startswith(HEAD) and "<Enqueue" in xml
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from twilio.twiml.voice_response import VoiceResponse  # noqa: E402
+
+from ivr.render import to_xml  # noqa: E402
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                       blacklist_characters="\x00"), max_size=40)
+
+
+@given(says=st.lists(st.tuples(_text, st.sampled_from(["es-ES", "ca-ES"]), st.booleans()),
+                     max_size=4), url=_text, digits=st.one_of(st.none(), st.integers(1, 9)))
+def test_our_serialiser_writes_exactly_what_twilios_library_writes(
+        says: list[tuple[str, str, bool]], url: str, digits: int | None) -> None:
+    doc = VoiceResponse()
+    gather = doc.gather(action=url, num_digits=digits, action_on_empty_result=True)
+    for text, lang, with_voice in says:
+        gather.say(text, language=lang, voice="Polly.Lucia" if with_voice else None)
+    doc.pause(length=2)
+    doc.redirect(url, method="POST")
+    doc.hangup()
+    assert to_xml(doc) == str(doc)
