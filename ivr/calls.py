@@ -95,13 +95,20 @@ class CallService:
         event = make_event(params, self._now())
         if self.speech is not None and params.get("purpose") == "speech":
             event = self.speech.event(session, params, event.now)  # recorded answer: Vosk
-        if isinstance(event, a.QueueLeft) and self.queue is not None:
-            try:
-                self.queue.left(session.call_sid, event.result)
-            except Exception:
-                log.exception("router could not record that %s left the queue",
-                              session.call_sid)
-        return self._finish(self.engine.step(session, event))
+        first: dict[str, Any] | None = None
+        if isinstance(event, a.QueueLeft):
+            first = {"kind": "queue_left", "result": event.result, "wait_s": event.wait_s}
+            if self.queue is not None:
+                try:
+                    self.queue.left(session.call_sid, event.result)
+                except Exception:
+                    log.exception("router could not record that %s left the queue",
+                                  session.call_sid)
+        elif isinstance(event, a.RecordingDone) and params.get("purpose") != "speech":
+            first = {"kind": "recording", "recording_sid": params.get("RecordingSid", "")[:64],
+                     "url": event.recording_url, "purpose": params.get("purpose") or "voicemail",
+                     "duration_s": event.duration_s}
+        return self._finish(self.engine.step(session, event), first)
 
     def advance(self, session: Session, event: a.Event) -> str:
         """Step a call outside a webhook (live speech, REST updates): effects, seal,

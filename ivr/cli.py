@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from ivr.commands import bench, customers, flows, models, serve, simulate, speech, users
+from ivr.commands import (bench, customers, flows, models, report, serve, simulate, speech,
+                          users)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +26,7 @@ cli.add_command(speech.speech)
 cli.add_command(bench.bench)
 cli.add_command(customers.customers)
 cli.add_command(users.users)
+cli.add_command(report.report_group)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from rq import Queue, Worker
@@ -61,9 +62,15 @@ def install_queueing(settings: Settings) -> None:
 def _ticker(settings: Settings, stop: threading.Event) -> None:
     """Every second: due reservations, wrap-ups, callback retries, aged calls."""
     ticks = queue(settings, "high")
+    chores = queue(settings, "low")
+    next_retention = 0.0
     while not stop.wait(1.0):
         try:
             ticks.enqueue("queueing.jobs.tick", result_ttl=0, failure_ttl=3600)
+            if time.time() >= next_retention:  # once a day (and at start)
+                chores.enqueue("recordings.jobs.apply_retention",
+                               job_id=f"retention-{int(time.time() // 86400)}")
+                next_retention = time.time() + 86400
         except redis.RedisError as exc:
             log.warning("router tick not queued (%s)", exc)
 
