@@ -21,7 +21,7 @@ from call_flows import actions as a
 from call_flows.session import Session, Step
 from ivr import render
 from ivr.events import EndedCalls, StepWriter
-from ivr.state import InvalidState, StateCodec
+from ivr.state import InvalidState, StateCodec, dumps
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +182,13 @@ class CallService:
             elif isinstance(action, a.Enqueue) and self.queue is not None:
                 records.append(self._enqueue(step.session, action))
         session = step.session
-        state = session.to_dict()
+        state = dumps(session.to_dict())  # once: sealed into the URL and kept in Redis
         self.writer.submit((session.call_sid, session.seq, state, records))
+        token = self.codec.seal(state.encode())
         if stream and self.stream_url:
-            return render.render(actions, self.codec.encode(state), stream_url=self.stream_url,
+            return render.render(actions, token, stream_url=self.stream_url,
                                  stream_params={"call": session.call_sid})
-        return render.render(actions, self.codec.encode(state))
+        return render.render(actions, token)
 
     def _callback(self, session: Session, action: a.RequestCallback) -> Mapping[str, Any]:
         record: dict[str, Any] = {"kind": "callback_requested", "number": action.number,

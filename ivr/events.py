@@ -24,7 +24,7 @@ from ivr.store import ENDED_CHANNEL, CallRecords
 
 log = logging.getLogger(__name__)
 
-Item = tuple[str, int, Mapping[str, Any] | None, list[Mapping[str, Any]]]
+Item = tuple[str, int, Mapping[str, Any] | str | None, list[Mapping[str, Any]]]
 
 
 class StepWriter:

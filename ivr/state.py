@@ -29,6 +29,10 @@ _VERSION = b"\x01"
 _COMPRESS_ABOVE = 768
 
 
+def dumps(state: dict[str, Any]) -> str:
+    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+
+
 class InvalidState(Exception):
     """The token was not made by this server, was altered, or is not a token."""
 
@@ -65,7 +69,10 @@ class StateCodec:
         self._nonce_key = hashlib.sha256(b"nonce" + key).digest()
 
     def encode(self, state: dict[str, Any]) -> str:
-        raw = json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.seal(dumps(state).encode())
+
+    def seal(self, raw: bytes) -> str:
+        """Seal already-serialised JSON (the web layer reuses it for the Redis record)."""
         packed = b"z" + zlib.compress(raw, 6) if len(raw) > _COMPRESS_ABOVE else b"j" + raw
         # Synthetic nonce (as in SIV): the same state always seals to the same token,
         # so a Twilio retry gets a byte-identical answer; distinct states never share one.

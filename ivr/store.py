@@ -25,23 +25,34 @@ CALL_TTL_S = 30 * 24 * 3600  # retention job may shorten; erasure removes at onc
 GLOBAL_STREAM_MAXLEN = 100_000
 ENDED_CHANNEL = "ivr:ended"
 
-_RECORD_STEP = """
-local call, seqs, events, global = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local sid, seq, session, ttl, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('SADD', seqs, seq) == 0 then return 0 end
-local current = tonumber(redis.call('HGET', call, 'seq') or '-1')
-if tonumber(seq) > current and session ~= '' then
-  redis.call('HSET', call, 'seq', seq, 'session', session)
+_RECORD_STEPS = """
+-- ARGV: ttl, maxlen, then per step: call_sid, seq, session, n, record_1 .. record_n
+-- Key names are built here from the CallSid (single Redis, not Cluster).
+local ttl, maxlen = ARGV[1], ARGV[2]
+local i, written = 3, 0
+while i <= #ARGV do
+  local sid, seq, session, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local call = 'ivr:call:' .. sid
+  local seqs, events = call .. ':seqs', call .. ':events'
+  if redis.call('SADD', seqs, seq) == 1 then
+    local current = tonumber(redis.call('HGET', call, 'seq') or '-1')
+    if tonumber(seq) > current and session ~= '' then
+      redis.call('HSET', call, 'seq', seq, 'session', session)
+    end
+    for j = 1, n do
+      local record = ARGV[i + 3 + j]
+      redis.call('XADD', events, '*', 'seq', seq, 'data', record)
+      redis.call('XADD', 'ivr:events', 'MAXLEN', '~', maxlen, '*', 'call_sid', sid, 'seq', seq,
+                 'data', record)
+    end
+    redis.call('EXPIRE', call, ttl)
+    redis.call('EXPIRE', seqs, ttl)
+    redis.call('EXPIRE', events, ttl)
+    written = written + 1
+  end
+  i = i + 4 + n
 end
-for i = 6, #ARGV do
-  redis.call('XADD', events, '*', 'seq', seq, 'data', ARGV[i])
-  redis.call('XADD', global, 'MAXLEN', '~', maxlen, '*', 'call_sid', sid, 'seq', seq,
-             'data', ARGV[i])
-end
-redis.call('EXPIRE', call, ttl)
-redis.call('EXPIRE', seqs, ttl)
-redis.call('EXPIRE', events, ttl)
-return 1
+return written
 """
 
 # Status callbacks: keep the furthest-along status; "ended" once any final status
@@ -84,23 +95,25 @@ class CallRecords:
     def __init__(self, client: redis.Redis, ttl_s: int = CALL_TTL_S) -> None:
         self.client = client
         self.ttl_s = ttl_s
-        self._step = client.register_script(_RECORD_STEP)
+        self._steps = client.register_script(_RECORD_STEPS)
         self._status = client.register_script(_RECORD_STATUS)
 
     def _keys(self, call_sid: str) -> list[str]:
         base = call_key(call_sid)
         return [base, f"{base}:seqs", f"{base}:events", "ivr:events"]
 
-    def record_steps(self, items: Iterable[tuple[str, int, Mapping[str, Any] | None,
-                                                 list[Mapping[str, Any]]]]) -> None:
-        """Write many steps in one pipelined round trip."""
-        pipe = self.client.pipeline(transaction=False)
+    def record_steps(self, items: Iterable[tuple[str, int, Mapping[str, Any] | str | None,
+                                                 list[Mapping[str, Any]]]]) -> int:
+        """Write many steps in one Lua call; returns how many were new (retries: 0)."""
+        args: list[Any] = [self.ttl_s, GLOBAL_STREAM_MAXLEN]
         for call_sid, seq, session, records in items:
-            args: list[Any] = [call_sid, seq, json.dumps(session) if session else "",
-                               self.ttl_s, GLOBAL_STREAM_MAXLEN]
+            state = session if isinstance(session, str) else (
+                json.dumps(session, ensure_ascii=False) if session else "")
+            args.extend((call_sid, seq, state, len(records)))
             args.extend(json.dumps(r, ensure_ascii=False, default=str) for r in records)
-            self._step(keys=self._keys(call_sid), args=args, client=pipe)
-        pipe.execute()
+        if len(args) == 2:
+            return 0
+        return int(self._steps(keys=[], args=args))
 
     def record_status(self, call_sid: str, status: str, sequence: str, final: bool,
                       data: Mapping[str, Any], caller: str | None, now: float) -> int:
