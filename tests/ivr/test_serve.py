@@ -61,6 +61,23 @@ def test_serve_answers_calls_and_stops_cleanly(tmp_path: Path) -> None:
                       env=env)
         assert sim.returncode == 0, sim.stdout + sim.stderr
         assert "Bienvenido" in sim.stdout
+        # The call is filed by the RQ worker: its summary is ready within 20 s.
+        from ivr.simulator import Simulator
+
+        call = Simulator(base, "serve-test-token").call(from_="+34699000111",
+                                                        to="+34930001000").start()
+        call.press("1").press("*").press("3").press("2")
+        assert call.ended
+        token = (tmp_path / "admin.token").read_text().strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + 20
+        summary = None
+        while time.monotonic() < deadline and summary is None:
+            got = requests.get(f"{base}/api/calls/{call.call_sid}", headers=auth, timeout=5)
+            if got.status_code == 200:
+                summary = got.json().get("summary")
+            time.sleep(0.5)
+        assert summary is not None, "no summary within 20 s of the call's end"
         # Unsigned requests are refused by the real server too.
         assert requests.post(f"{base}/voice/incoming", data={"CallSid": "CA" + "1" * 32},
                              timeout=5).status_code == 403
