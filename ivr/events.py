@@ -16,7 +16,7 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import redis
 
@@ -39,6 +39,7 @@ class StepWriter:
         self._pid = 0
         self._in_flight = 0
         self._stopped = False
+        self._deferred: collections.deque[Callable[[], Any]] = collections.deque()
         self.dropped = 0
 
     def submit(self, item: Item) -> None:
@@ -51,11 +52,19 @@ class StepWriter:
             self._pending.append(item)
             self._cond.notify()
 
+    def defer(self, operation: Callable[[], Any]) -> None:
+        """Run ``operation`` (a Redis write) on the writer thread, retried until Redis
+        answers: for webhooks that must not fail while Redis is down."""
+        self._ensure_thread()
+        with self._cond:
+            self._deferred.append(operation)
+            self._cond.notify()
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything submitted so far is written (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._in_flight:
+            while self._pending or self._in_flight or self._deferred:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -75,18 +84,25 @@ class StepWriter:
         backoff = 0.05
         while not self._stopped:
             with self._cond:
-                while not self._pending:
+                while not self._pending and not self._deferred:
                     self._cond.wait(1.0)
                 items = [self._pending.popleft()
                          for _ in range(min(self.batch, len(self._pending)))]
-                self._in_flight = len(items)
+                deferred = list(self._deferred)
+                self._deferred.clear()
+                self._in_flight = len(items) + len(deferred)
             try:
-                self.records.record_steps(items)
+                while deferred:
+                    deferred[0]()
+                    deferred.pop(0)
+                if items:
+                    self.records.record_steps(items)
                 backoff = 0.05
             except redis.RedisError as exc:
                 log.warning("could not record %d call steps (%s); retrying", len(items), exc)
                 with self._cond:
                     self._pending.extendleft(reversed(items))
+                    self._deferred.extendleft(reversed(deferred))
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any, Callable
 
+import redis
 from flask import Blueprint, Response, request
 
 from ivr import calls, hold, render
@@ -123,15 +124,23 @@ def status() -> Response:
     records = services.get("call_records")
     final = call_status in FINAL_STATUSES
     caller = calls.normalize_number(values.get("From", ""))
-    result = records.record_status(call_sid, call_status, values.get("SequenceNumber", "") or
-                                   values.get("Timestamp", ""), final, data,
-                                   caller if caller.startswith("+") else None, time.time())
+    sequence = values.get("SequenceNumber", "") or values.get("Timestamp", "")
+    number = caller if caller.startswith("+") else None
+    on_end = services.components.get("on_call_end")
+
+    def record() -> None:
+        if records.record_status(call_sid, call_status, sequence, final, data, number,
+                                 time.time()) == 1 and on_end is not None:
+            on_end(call_sid)  # the first time the call is seen ending: file it
+
     if final:
         service().ended.add(call_sid)
-    if result == 1:
-        on_end = services.components.get("on_call_end")
-        if on_end is not None:
-            on_end(call_sid)
+    try:
+        record()
+    except redis.RedisError as exc:
+        # Never a 5xx to Twilio: kept and written when Redis is back.
+        log.warning("status of %s kept for later: Redis unavailable (%s)", call_sid, exc)
+        services.components["writer"].defer(record)
     return Response(status=204)
 
 

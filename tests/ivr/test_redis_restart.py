@@ -34,6 +34,11 @@ def test_health_recovers_and_nothing_answered_meanwhile_is_lost(tmp_path: Path) 
         during = "CA" + "d" * 32
         answer = _incoming(client, during)  # the caller is still answered
         assert answer.status_code == 200 and b"<Gather" in answer.get_data()
+        params = {"CallSid": during, "CallStatus": "completed", "SequenceNumber": "2",
+                  "From": "+34699000111"}
+        sig = RequestValidator(AUTH_TOKEN).compute_signature(BASE + "/voice/status", params)
+        status = client.post("/voice/status", data=params, headers={"X-Twilio-Signature": sig})
+        assert status.status_code == 204  # never a 5xx, even with Redis down
         server.start()  # same data directory: the AOF brings the state back
         deadline = time.monotonic() + 15
         while client.get("/healthz").status_code != 200:
@@ -42,6 +47,7 @@ def test_health_recovers_and_nothing_answered_meanwhile_is_lost(tmp_path: Path) 
         assert app.extensions["centralita"].components["writer"].flush(15)
         # The step answered while Redis was down was written once it came back.
         assert records.session(during) is not None
+        assert records.is_ended(during)  # the deferred status callback was applied
         assert _incoming(client, "CA" + "e" * 32).status_code == 200
     finally:
         server.stop()
