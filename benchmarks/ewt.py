@@ -17,17 +17,25 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import click
 import numpy as np
 
 from queueing import ewt_params
 from queueing.trace import TraceCall, TraceError, parse_trace, replay
-from queueing.wait_time import (AsteriskEstimator, ErlangCEstimator, OnlineEstimator,
-                                StateEstimator, StateParams, WaitEstimate, features)
+from queueing.wait_time import (
+    AsteriskEstimator,
+    ErlangCEstimator,
+    OnlineEstimator,
+    StateEstimator,
+    StateParams,
+    WaitEstimate,
+    features,
+)
 
 CREDIT = ('"Anonymous Bank" call-center trace, organised by Ilan Guedj and Avi Mandelbaum '
           "(Technion, Faculty of Industrial Engineering and Management)")

@@ -10,9 +10,10 @@ be logged, replayed and compared in tests.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Union
+from typing import Any
 
 # --------------------------------------------------------------------------- prompts
 
@@ -49,7 +50,7 @@ class CustomerInfo:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "CustomerInfo":
+    def from_dict(cls, data: Mapping[str, Any]) -> CustomerInfo:
         return cls(
             id=str(data["id"]),
             name=str(data.get("name", "")),
@@ -138,9 +139,10 @@ class Continue:
     now: datetime
 
 
-Event = Union[
-    CallStarted, Digits, Speech, NoInput, LookupResult, RecordingDone, QueueLeft, DialDone, Continue
-]
+Event = (
+    CallStarted | Digits | Speech | NoInput | LookupResult | RecordingDone | QueueLeft
+    | DialDone | Continue
+)
 
 
 # --------------------------------------------------------------------------- actions (output)
@@ -228,9 +230,10 @@ class RequestCallback:
     reason: str = ""
 
 
-Action = Union[
-    Say, Pause, Gather, Record, Enqueue, Dial, Hangup, Redirect, LookupCustomer, RequestCallback
-]
+Action = (
+    Say | Pause | Gather | Record | Enqueue | Dial | Hangup | Redirect | LookupCustomer
+    | RequestCallback
+)
 
 TWIML_ACTIONS = (Say, Pause, Gather, Record, Enqueue, Dial, Hangup, Redirect)
 EFFECTS = (LookupCustomer, RequestCallback)

@@ -8,8 +8,9 @@ same step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from call_flows.actions import Action, CustomerInfo
 
@@ -47,7 +48,7 @@ class Session:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Session":
+    def from_dict(cls, data: Mapping[str, Any]) -> Session:
         customer = data.get("customer")
         return cls(
             call_sid=str(data["call_sid"]),

@@ -18,9 +18,9 @@ from ivr.calls import CallService
 from ivr.events import EndedCalls, StepWriter
 from ivr.flow_sync import FlowSync
 from ivr.services import Principal, Services
+from ivr.settings import Settings
 from ivr.state import StateCodec, load_or_create_secret
 from ivr.store import CallRecords
-from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ BLUEPRINT_MODULES = (
     "ivr.api.agents",
     "ivr.api.customers",
     "ivr.api.calls",
+    "ivr.api.followups",
+    "ivr.api.recordings",
     "ivr.web",
 )
 
@@ -54,9 +56,7 @@ def build_components(settings: Settings, client: redis.Redis) -> dict[str, Any]:
         components["database"] = database
     queue_store = _optional("queueing.store")
     if queue_store is not None and hasattr(queue_store, "QueueStore"):
-        from ivr.queue_adapter import QueueAdapter
-
-        from ivr.queue_adapter import LiveEstimator
+        from ivr.queue_adapter import LiveEstimator, QueueAdapter
 
         rules = None
         if settings.queues_file:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import hmac
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import g, jsonify, request
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import phonenumbers
 
@@ -123,7 +124,7 @@ class CallService:
     # ------------------------------------------------------------------ internals
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+        return datetime.fromtimestamp(self.clock(), tz=UTC)
 
     def _open(self, token: str, params: Mapping[str, str]) -> Session | None:
         try:

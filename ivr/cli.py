@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ivr.commands import (bench, customers, flows, models, report, serve, simulate, speech,
-                          users)
+from ivr.commands import bench, customers, flows, models, report, serve, simulate, speech, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,8 +11,9 @@ from __future__ import annotations
 import io
 import math
 import wave
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ def wait_twiml(service: Any, token: str, params: Mapping[str, str]) -> str:
     if session is not None and service.queue is not None:
         try:
             estimate = service.queue.estimate(session.call_sid)
-        except Exception:  # an estimate is a courtesy; the hold goes on without it
+        except Exception:  # noqa: BLE001 -- an estimate is a courtesy; the hold goes on
             estimate = None
     if estimate is not None:
         position = estimate.position or position

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -40,7 +41,7 @@ class QueueAdapter:
         self.clock = clock
 
     def enqueue(self, session: Session, action: a.Enqueue) -> None:
-        status, assignment, resumed = self.store.enqueue(
+        _status, _assignment, resumed = self.store.enqueue(
             session.call_sid, action.queue, needs_from_skills(action.skills),
             priority=action.priority, caller=session.caller, now=self.clock())
         if resumed:
@@ -134,7 +135,6 @@ class LiveEstimator:
 
     def for_call(self, queue: str, call_id: str, waited_s: float,
                  now: float) -> tuple[float, float, float] | None:
-        from queueing.wait_time import WaitingCall
 
         snapshot, keys = self._snapshot(now)
         key = keys.get(call_id)

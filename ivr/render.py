@@ -7,8 +7,8 @@ requested, so it works behind proxies) and carries the sealed call state ``s``.
 from __future__ import annotations
 
 import json
-
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from twilio.twiml.voice_response import Gather as TwimlGather

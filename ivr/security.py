@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from flask import Response, request

@@ -7,8 +7,9 @@ project grows: a blueprint that needs one checks it is there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import redis
 from flask import current_app

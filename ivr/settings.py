@@ -7,9 +7,10 @@ code receives a :class:`Settings`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class SettingsError(Exception):
@@ -63,11 +64,11 @@ class Settings:
     def effective_model_dir(self) -> Path:
         return self.vosk_model_dir or (self.data_dir / "models")
 
-    def with_(self, **changes: Any) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("IVR_DATA_DIR") or "var")
         model_dir = env.get("IVR_VOSK_MODEL_DIR")

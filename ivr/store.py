@@ -17,7 +17,8 @@ retry of the same request records nothing twice.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import redis
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC
 
 import redis
 from rq import Queue, Worker
@@ -34,7 +35,7 @@ def queue(settings: Settings, name: str = "default",
 
 def install_queueing(settings: Settings) -> None:
     """Give queueing jobs this process's Twilio client, caller ID and opening hours."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from call_flows.registry import FlowRegistry
     from ivr.twilio_rest import TwilioRest
@@ -54,7 +55,7 @@ def install_queueing(settings: Settings) -> None:
         log.warning("callbacks are not dialled: set IVR_PUBLIC_URL so Twilio can reach us")
 
     def is_open(now: float) -> bool:
-        return bool(line.hours.is_open(datetime.fromtimestamp(now, timezone.utc)))
+        return bool(line.hours.is_open(datetime.fromtimestamp(now, UTC)))
 
     jobs.install(rest if rest.enabled else None, config, is_open)
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
 
 from queueing.wait_time import AgentView, Estimator, QueueSnapshot, WaitEstimate, WaitingCall
 

@@ -25,8 +25,9 @@ Three estimators:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 DEFAULT_HEAD_START_S: Mapping[int, float] = {2: 90.0}
 """Priority -> head start in seconds (the bank's trace: priority 2 jumps 1.5 minutes)."""
@@ -69,7 +70,7 @@ class WaitEstimate:
     high_s: float  # 90th percentile
 
     @staticmethod
-    def point(value: float) -> "WaitEstimate":
+    def point(value: float) -> WaitEstimate:
         v = max(0.0, value)
         return WaitEstimate(v, v, v)
 
@@ -94,7 +95,7 @@ class Estimator(Protocol):
 class _Decayed:
     """A sum that forgets exponentially with time constant ``tau`` seconds."""
 
-    __slots__ = ("tau", "value", "at")
+    __slots__ = ("at", "tau", "value")
 
     def __init__(self, tau: float, value: float = 0.0, at: float = 0.0) -> None:
         self.tau, self.value, self.at = tau, value, at
@@ -169,7 +170,7 @@ class History:
                 "last_wait": {s: list(v) for s, v in self.last_wait.items()}}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "History":
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
         h = cls(float(data["tau_s"]))
         for skill, per in data.get("sums", {}).items():
             h.sums[skill] = {k: _Decayed(h.tau_s, float(v[0]), float(v[1])) for k, v in per.items()}
@@ -229,7 +230,7 @@ class AsteriskEstimator(OnlineEstimator):
         return {"holdtime": dict(self.holdtime)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "AsteriskEstimator":
+    def from_dict(cls, data: Mapping[str, Any]) -> AsteriskEstimator:
         return cls({k: float(v) for k, v in data.get("holdtime", {}).items()})
 
 
@@ -293,7 +294,7 @@ class ErlangCEstimator(OnlineEstimator):
         return WaitEstimate(mean, mean * -math.log(0.9), mean * -math.log(0.1))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ErlangCEstimator":
+    def from_dict(cls, data: Mapping[str, Any]) -> ErlangCEstimator:
         return cls(History.from_dict(data["history"]))
 
 
@@ -354,7 +355,7 @@ class StateParams:
                 "floor_s": self.floor_s}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "StateParams":
+    def from_dict(cls, d: Mapping[str, Any]) -> StateParams:
         return cls(tuple(map(float, d["weights"])), tuple(map(float, d["edges"])),
                    tuple(map(float, d["low_ratio"])), tuple(map(float, d["high_ratio"])),
                    float(d.get("floor_s", 5.0)))
@@ -391,5 +392,5 @@ class StateEstimator(OnlineEstimator):
         return {"params": self.params.to_dict(), "history": self.history.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "StateEstimator":
+    def from_dict(cls, data: Mapping[str, Any]) -> StateEstimator:
         return cls(StateParams.from_dict(data["params"]), History.from_dict(data["history"]))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import redis
@@ -85,4 +85,4 @@ def trace_path() -> Path:
     return path
 
 
-from tests.fakes import twilio_cloud  # noqa: E402,F401  (fixture: the fake Twilio cloud)
+from tests.fakes import twilio_cloud  # noqa: F401  (fixture: the fake Twilio cloud)

@@ -183,4 +183,4 @@ def _load_demo(settings: Settings) -> None:
             click.echo(f"  Loaded {count} demo customers")
 
 
-__all__ = ["serve", "Path"]
+__all__ = ["Path", "serve"]

@@ -47,7 +47,7 @@ def test_edit_takes_effect_for_new_calls_only_across_workers(settings: Settings,
 
     # A worker started after the edit never loaded the old version: it finds it in Redis
     # and the call in progress finishes on the flow it started with.
-    other_app, other_sim = make(settings)
+    other_app, _ = make(settings)
     old.transport = TestClientTransport(other_app.test_client())
     old.press("*")
     assert old.heard("¿En qué podemos ayudarle?")

@@ -64,11 +64,11 @@ def test_apology_is_valid_twiml_in_each_language() -> None:
         assert xml.startswith(HEAD) and "<Enqueue" in xml
 
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from twilio.twiml.voice_response import VoiceResponse  # noqa: E402
+from hypothesis import given
+from hypothesis import strategies as st
+from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.render import to_xml  # noqa: E402
+from ivr.render import to_xml
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
                                        blacklist_characters="\x00"), max_size=40)

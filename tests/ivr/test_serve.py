@@ -23,7 +23,8 @@ def free_port() -> int:
 
 
 def run_ivr(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*IVR, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*IVR, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def test_serve_refuses_to_start_without_auth_token(tmp_path: Path) -> None:

@@ -8,10 +8,16 @@ from pathlib import Path
 import pytest
 
 from queueing.ewt_params import STATE_PARAMS
-from queueing.trace import (COLUMNS, Outcome, TraceCall, TraceError, parse_lines,
-                            parse_trace, replay)
-from queueing.wait_time import (AsteriskEstimator, ErlangCEstimator, OnlineEstimator,
-                                QueueSnapshot, StateEstimator, WaitEstimate, WaitingCall)
+from queueing.trace import COLUMNS, Outcome, TraceCall, TraceError, parse_lines, parse_trace, replay
+from queueing.wait_time import (
+    AsteriskEstimator,
+    ErlangCEstimator,
+    OnlineEstimator,
+    QueueSnapshot,
+    StateEstimator,
+    WaitEstimate,
+    WaitingCall,
+)
 
 HEADER = "\t".join(COLUMNS)
 

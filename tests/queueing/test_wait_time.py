@@ -8,9 +8,19 @@ import math
 import pytest
 
 from queueing.ewt_params import STATE_PARAMS
-from queueing.wait_time import (AgentView, AsteriskEstimator, ErlangCEstimator, Estimator,
-                                History, QueueSnapshot, StateEstimator, StateParams,
-                                WaitingCall, erlang_c, features)
+from queueing.wait_time import (
+    AgentView,
+    AsteriskEstimator,
+    ErlangCEstimator,
+    Estimator,
+    History,
+    QueueSnapshot,
+    StateEstimator,
+    StateParams,
+    WaitingCall,
+    erlang_c,
+    features,
+)
 
 
 def test_asterisk_moving_average_by_hand() -> None:
