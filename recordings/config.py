@@ -5,7 +5,8 @@ few variables they need here, with the same meaning and defaults as
 ``ivr.settings`` (see CONTRACT.md): ``REDIS_URL``, ``DATABASE_URL``,
 ``IVR_DATA_DIR``, ``IVR_SECRET_KEY``, ``TWILIO_*``, ``IVR_VOSK_MODEL_DIR``, plus
 the after-call knobs ``IVR_RETENTION_*_DAYS``, ``IVR_FCR_WINDOW_DAYS`` and
-``IVR_MAX_RECORDING_MB``.
+``IVR_MAX_RECORDING_MB``, and the CRM webhook's ``IVR_CRM_WEBHOOK_URL`` and
+``IVR_CRM_WEBHOOK_SECRET``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class JobConfig:
     fcr_window_days: float = 7
     max_recording_bytes: int = 512 * 1024 * 1024
     settle_s: float = 3.0  # wait after the end for the last step records to land
+    crm_webhook_url: str | None = None  # unset: summaries stay in the SQL store only
+    crm_webhook_secret: str | None = field(default=None, repr=False)  # HMAC-SHA256 key
 
     @property
     def effective_redis_url(self) -> str:
@@ -115,4 +118,6 @@ class JobConfig:
             fcr_window_days=_number(env, "IVR_FCR_WINDOW_DAYS", 7),
             max_recording_bytes=int(max_mb * 1024 * 1024),
             settle_s=_number(env, "IVR_FINALIZE_SETTLE_S", 3.0),
+            crm_webhook_url=(env.get("IVR_CRM_WEBHOOK_URL") or "").strip() or None,
+            crm_webhook_secret=env.get("IVR_CRM_WEBHOOK_SECRET") or None,
         )

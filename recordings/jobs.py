@@ -326,6 +326,36 @@ def _transcribe(config: JobConfig, db: Database, storage: RecordingStorage, call
     return "done"
 
 
+# ---------------------------------------------------------------------- CRM
+
+
+def push_to_crm(call_sid: str) -> dict[str, Any]:
+    """Hand the call's approved summary to the CRM (``recordings.crm``; the webhook when
+    ``IVR_CRM_WEBHOOK_URL`` is set). An unreachable CRM or a 5xx raises, so RQ retries
+    with backoff, always with the same Idempotency-Key; a 4xx is final: noted on the call."""
+    from recordings.crm import (
+        CrmRejected,
+        adapter_from_config,
+        idempotency_key,
+        push_approved_summary,
+    )
+
+    config = JobConfig.from_env()
+    db = _database(config)
+    try:
+        result = push_approved_summary(db, adapter_from_config(config), call_sid)
+    except CrmRejected as exc:
+        version = (db.summaries.current(call_sid) or {}).get("version", 0)
+        _note(db, call_sid, "crm_rejected", idempotency_key(call_sid, version),
+              status=exc.status, reason=str(exc))
+        log.error("call %s: %s", call_sid, exc)
+        return {"call_sid": call_sid, "pushed": False, "status": exc.status, "reason": str(exc)}
+    if result["pushed"]:
+        _note(db, call_sid, "crm_pushed", result["idempotency_key"], adapter=result["adapter"],
+              status=result["status"], summary_version=result["summary_version"])
+    return result
+
+
 # ---------------------------------------------------------------------- retention
 
 

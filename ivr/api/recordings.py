@@ -1,0 +1,75 @@
+"""`GET /api/recordings/<CallSid>/<RecordingSid>`: a call's recording, decrypted, streamed.
+
+Only agents, supervisors and admins (401 without a token). Every access is written
+to the audit log (who, which recording, when) before a byte is sent. 404 for an
+unknown or erased call, a recording that is not this call's, or a file already
+removed (retention). The file is decrypted chunk by chunk (memory stays flat);
+the first chunk is checked before answering, so a missing or foreign file is a
+clean 404/500, never a half-sent 200.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, stream_with_context
+
+from ivr.auth import api_auth
+from ivr.services import current
+from ivr.state import load_or_create_secret
+from recordings.storage import RecordingStorage, StorageError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api_recordings", __name__, url_prefix="/api/recordings")
+
+
+def _error(status: int, error: str, detail: str) -> Any:
+    response = jsonify(error=error, detail=detail)
+    response.status_code = status
+    return response
+
+
+def _storage() -> RecordingStorage:
+    settings = current().settings
+    # The same secret the RQ jobs encrypt with (IVR_SECRET_KEY, else IVR_DATA_DIR/secret.key).
+    return RecordingStorage(settings.data_dir,
+                            settings.secret_key or load_or_create_secret(settings.data_dir))
+
+
+@bp.get("/<call_sid>/<recording_sid>")
+@api_auth("agent", "supervisor")
+def recording(call_sid: str, recording_sid: str) -> Any:
+    database = current().get("database")
+    call = database.calls.get(call_sid)
+    row = next((r for r in (call or {}).get("recordings", [])
+                if r.get("recording_sid") == recording_sid), None)
+    if row is None:
+        return _error(404, "not_found", f"no recording {recording_sid} on call {call_sid}")
+    storage = _storage()
+    chunks = storage.chunks(call_sid, recording_sid)
+    if not storage.path(call_sid, recording_sid).is_file():
+        return _error(404, "not_found", f"recording {recording_sid} is no longer stored "
+                      "(removed by the retention policy or erased)")
+    try:
+        first = next(chunks)
+    except StorageError as exc:
+        log.error("recording %s of call %s unreadable: %s", recording_sid, call_sid, exc)
+        return _error(500, "unreadable", f"recording {recording_sid} cannot be decrypted; "
+                      "check IVR_SECRET_KEY / secret.key (see the server log)")
+    database.audit.write(g.principal.name, "recording.read", "recording", recording_sid,
+                         {"call_sid": call_sid, "recording_id": row.get("id"),
+                          "role": g.principal.role})
+
+    def body() -> Iterator[bytes]:
+        yield first
+        try:
+            yield from chunks
+        except StorageError:  # damaged after the first chunk: cut the stream short
+            log.exception("recording %s of call %s damaged mid-stream", recording_sid, call_sid)
+
+    response = Response(stream_with_context(body()), mimetype="audio/wav")
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["Content-Disposition"] = f'inline; filename="{recording_sid}.wav"'
+    return response
