@@ -32,6 +32,7 @@ BLUEPRINT_MODULES = (
     "ivr.api.agents",
     "ivr.api.customers",
     "ivr.api.calls",
+    "ivr.api.reports",
     "ivr.api.followups",
     "ivr.api.recordings",
     "ivr.web",

@@ -64,3 +64,28 @@ def load_calls(db: Database, start: datetime, end: datetime) -> list[KpiCall]:
                 csat=survey.get(r.call_sid, {}).get("csat"),
                 nps=survey.get(r.call_sid, {}).get("nps")))
         return out
+
+
+def kpi_document(database: Any, first: Any, last: Any, zone: Any, window: Any,
+                 sl_seconds: float, groups: Any) -> dict[str, Any]:
+    """The KPI report for days ``first``..``last`` (in ``zone``) as plain data; shared by
+    ``ivr report kpis --format json`` and ``GET /api/reports/kpis``."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from recordings.kpis import GROUPS, KpiOptions, funnel, report
+
+    start = datetime.combine(first, time(), zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
+    calls = load_calls(database, start, end)
+    later = load_calls(database, end, end + window)  # repeat calls after the period
+    options = KpiOptions(fcr_window=window, sl_threshold_s=sl_seconds, tz=zone,
+                         now=datetime.now(UTC))
+    rows = report(calls, calls + later, options, groups or GROUPS)
+    steps = funnel(calls)
+    return {
+        "from": first.isoformat(), "to": last.isoformat(), "tz": str(zone),
+        "fcr_window_days": window.total_seconds() / 86400, "sl_threshold_s": sl_seconds,
+        "rows": [{"group": r.group, "key": r.key, **r.values} for r in rows],
+        "funnel": [{"flow": st.flow, "node": st.node, "reached": st.reached,
+                    "dropped": st.dropped, "drop_pct": st.drop_pct} for st in steps],
+    }

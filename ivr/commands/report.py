@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -18,8 +18,8 @@ import click
 from ivr.commands.customers import open_database
 from ivr.settings import Settings
 from recordings.config import ConfigError, JobConfig
-from recordings.kpi_source import load_calls
-from recordings.kpis import COLUMNS, GROUPS, KpiOptions, funnel, report
+from recordings.kpi_source import kpi_document
+from recordings.kpis import COLUMNS, GROUPS
 
 HEADERS = {"calls": "calls", "csat_pct": "CSAT %", "csat_avg": "CSAT avg", "csat_n": "CSAT n",
            "nps": "NPS", "nps_n": "NPS n", "fcr_pct": "FCR %", "fcr_n": "FCR n",
@@ -88,39 +88,28 @@ def kpis(from_: str, to: str, fmt: str, tz: str, groups: tuple[str, ...],
                            else JobConfig.from_env().fcr_window_days)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    start = datetime.combine(first, time(), zone).astimezone(UTC)
-    end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
     database = open_database(Settings.from_env())
-    click.echo(f"reading calls {start.isoformat()} .. {end.isoformat()}", err=True)
-    calls = load_calls(database, start, end)
-    later = load_calls(database, end, end + window)  # repeat calls after the period
-    options = KpiOptions(fcr_window=window, sl_threshold_s=sl_seconds, tz=zone,
-                         now=datetime.now(UTC))
-    rows = report(calls, calls + later, options, groups or GROUPS)
-    steps = funnel(calls)
+    click.echo(f"reading calls {first.isoformat()} .. {last.isoformat()} ({tz})", err=True)
+    doc = kpi_document(database, first, last, zone, window, sl_seconds, groups)
     if fmt == "json":
-        click.echo(json.dumps({
-            "from": first.isoformat(), "to": last.isoformat(), "tz": tz,
-            "fcr_window_days": window.total_seconds() / 86400, "sl_threshold_s": sl_seconds,
-            "rows": [{"group": r.group, "key": r.key, **r.values} for r in rows],
-            "funnel": [{"flow": s.flow, "node": s.node, "reached": s.reached,
-                        "dropped": s.dropped, "drop_pct": s.drop_pct} for s in steps]},
-            indent=2))
-    elif fmt == "csv":
+        click.echo(json.dumps(doc, indent=2))
+        return
+    rows, steps = doc["rows"], doc["funnel"]
+    if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["group", "key", *COLUMNS])
         for r in rows:
-            writer.writerow([r.group, r.key, *("" if r.values[c] is None else r.values[c]
-                                                for c in COLUMNS)])
+            writer.writerow([r["group"], r["key"], *("" if r[c] is None else r[c]
+                                                      for c in COLUMNS)])
         click.echo(out.getvalue(), nl=False)
     else:
         grid = [["group", "key", *(HEADERS[c] for c in COLUMNS)]]
-        grid += [[r.group, r.key, *(_cell(r.values[c]) for c in COLUMNS)] for r in rows]
+        grid += [[r["group"], r["key"], *(_cell(r[c]) for c in COLUMNS)] for r in rows]
         click.echo(table(grid))
         if steps:
             click.echo("\nDrop-off funnel")
             grid = [["flow", "node", "reached", "dropped", "drop %"]]
-            grid += [[s.flow, s.node, str(s.reached), str(s.dropped), _cell(s.drop_pct)]
-                     for s in steps]
+            grid += [[st["flow"], st["node"], str(st["reached"]), str(st["dropped"]),
+                      _cell(st["drop_pct"])] for st in steps]
             click.echo(table(grid))

@@ -158,3 +158,23 @@ def test_report_command_refuses_bad_dates(filed: Path) -> None:
     result = CliRunner().invoke(report_group, ["kpis", "--from", "2025-03-10",
                                                "--to", "2025-03-01"])
     assert result.exit_code == 2 and "before --from" in result.output
+
+
+def test_kpi_api_gives_the_same_figures_as_the_command(filed: Path, redis_url: str) -> None:
+    from ivr.app import create_app
+    from ivr.settings import Settings
+
+    client = create_app(Settings(data_dir=filed, redis_url=redis_url, admin_token="boss",
+                                 validate_signature=False)).test_client()
+    url = "/api/reports/kpis?from=2025-03-01&to=2025-03-10"
+    assert client.get(url).status_code == 401
+    got = client.get(url, headers={"Authorization": "Bearer boss"})
+    assert got.status_code == 200, got.get_json()
+    everything = {r["key"]: r for r in got.get_json()["rows"] if r["group"] == "all"}["all"]
+    assert {k: everything[k] for k in EXPECTED_ALL} == EXPECTED_ALL
+    cli = json.loads(CliRunner().invoke(report_group, ["kpis", "--from", "2025-03-01", "--to",
+                                                       "2025-03-10", "--format", "json"]).stdout)
+    assert got.get_json()["rows"] == cli["rows"] and got.get_json()["funnel"] == cli["funnel"]
+    bad = client.get("/api/reports/kpis?from=March&to=2025-03-10",
+                     headers={"Authorization": "Bearer boss"})
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_json()["detail"]
