@@ -15,12 +15,13 @@ from typing import Any
 import redis
 
 from ivr import render
+from ivr.errors import IvrError
 
 log = logging.getLogger(__name__)
 CONTACTS = "ivr:agent_contact"
 
 
-class BridgeError(Exception):
+class BridgeError(IvrError):
     """The caller could not be put through; the message says why and what to do."""
 
 

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import redis
 
+from ivr.errors import IvrError
 from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class EmbeddedRedisError(Exception):
+class EmbeddedRedisError(IvrError):
     """redis-server is missing or would not start; the message says what to do."""
 
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ivr.errors import IvrError
 
-class SettingsError(Exception):
+
+class SettingsError(IvrError):
     """A setting is missing or malformed; the message says what to set."""
 
 

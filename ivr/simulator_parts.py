@@ -17,6 +17,8 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from ivr.errors import IvrError
+
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + uuid.uuid5(uuid.NAMESPACE_URL, "centralita-simulator").hex
 """A well-formed (34 characters, ``AC`` prefix) account id for simulated calls."""
@@ -26,7 +28,7 @@ TWILIO_TIMEOUT_S = 15.0
 """Twilio gives a webhook 15 s in total (FIELD-NOTES)."""
 
 
-class SimulatorError(Exception):
+class SimulatorError(IvrError):
     """The simulated call could not go on; the message says what the server did wrong."""
 
 

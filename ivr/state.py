@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ivr.errors import IvrError
+
 _VERSION = b"\x01"
 # Deflate's set-up costs more than it saves on the small states most calls have.
 _COMPRESS_ABOVE = 768
@@ -33,7 +35,7 @@ def dumps(state: dict[str, Any]) -> str:
     return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
 
 
-class InvalidState(Exception):
+class InvalidState(IvrError):
     """The token was not made by this server, was altered, or is not a token."""
 
 

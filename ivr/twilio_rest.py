@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ivr.errors import IvrError
 from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ API_VERSION = "2010-04-01"
 DEFAULT_API_URL = "https://api.twilio.com"
 
 
-class TwilioRestError(Exception):
+class TwilioRestError(IvrError):
     """Twilio refused or failed a request. ``code`` is Twilio's error code (20404...)."""
 
     def __init__(self, status: int, code: int | None, message: str,
