@@ -32,7 +32,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Flows are published from the web editor into IVR_FLOWS_DIR: a copy under var/, so the
+# tracked definitions stay as shipped.
 run: setup
+	@data=$${IVR_DATA_DIR:-var}; mkdir -p "$$data"; \
+	if [ -z "$$IVR_FLOWS_DIR" ] && [ ! -d "$$data/flows" ]; then cp -r call_flows/definitions "$$data/flows"; fi; \
+	echo "Web pages need a login: $(BIN)/ivr users add NAME --role admin --password-stdin"; \
+	IVR_FLOWS_DIR=$${IVR_FLOWS_DIR:-$$data/flows} \
 	IVR_VALIDATE_SIGNATURE=$${IVR_VALIDATE_SIGNATURE:-$$( [ -n "$$TWILIO_AUTH_TOKEN" ] && echo 1 || echo 0 )} \
 	  $(BIN)/ivr serve --demo
 

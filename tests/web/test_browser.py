@@ -1,0 +1,249 @@
+"""The pages in a real browser: Debian's chromium driven by Playwright against a real
+server thread (werkzeug) on real Redis and SQLite.
+
+Screenshots are taken on every run into pytest's temporary directory; with
+``IVR_UPDATE_SCREENSHOTS=1`` they replace the ones in docs/screenshots/ (the README's).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from flask import Flask
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+from werkzeug.serving import make_server
+
+from ivr.simulator import Simulator
+from tests.web.conftest import PASSWORD
+from tests.web.test_flow_editor import NEW_GOODBYE, _edited, _line_of
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LUCIA = "+34600000001"  # a demo customer (recordings/demo_customers.csv), Spanish, VIP
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail("chromium is not installed: run `make test` (apt-get install -y chromium)")
+    with playwright_api.sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def server(web_app: Flask) -> Iterator[str]:
+    httpd = make_server("127.0.0.1", 0, web_app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture()
+def page(browser: object) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="es-ES")  # type: ignore[attr-defined]
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    errors: list[str] = []  # script errors, CSP refusals and unexpected HTTP errors fail
+
+    def on_console(msg: object) -> None:
+        text = msg.text  # type: ignore[attr-defined]
+        if msg.type == "error" and not text.startswith("Failed to load resource"):  # type: ignore[attr-defined]
+            errors.append(text)
+
+    def on_response(response: object) -> None:
+        status, url = response.status, response.url  # type: ignore[attr-defined]
+        # A call's record is 404 until the worker files it; the console waits for it.
+        if status >= 400 and not (status == 404 and "/api/calls/" in url):
+            errors.append(f"{status} {url}")
+
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", on_console)
+    tab.on("response", on_response)
+    yield tab
+    context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture()
+def job_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, redis_url: str) -> None:
+    """What the RQ worker process reads: the same Redis, data dir and secret as the app."""
+    for key, value in {"IVR_DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
+                       "IVR_SECRET_KEY": "web-test-secret", "IVR_FINALIZE_SETTLE_S": "0"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
+def run_jobs(redis_url: str) -> None:
+    """A real RQ worker, in burst mode: files ended calls and writes their summaries."""
+    conn = redis.Redis.from_url(redis_url)
+    queue = Queue("default", connection=conn, serializer=JSONSerializer)
+    SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(
+        burst=True, logging_level="WARNING")
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.environ.get("IVR_UPDATE_SCREENSHOTS") == "1":
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        return DOC_SHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def shot(tab: object, folder: Path, name: str) -> None:
+    tab.screenshot(path=str(folder / name), full_page=False)  # type: ignore[attr-defined]
+    assert (folder / name).stat().st_size > 10_000  # a real picture, not a blank page
+
+
+def log_in(tab: object, base: str, user: str) -> None:
+    tab.goto(base + "/login")  # type: ignore[attr-defined]
+    tab.get_by_label("Usuario").fill(user)  # type: ignore[attr-defined]
+    tab.get_by_label("Contraseña").fill(PASSWORD)  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Entrar").click()  # type: ignore[attr-defined]
+
+
+def test_admin_edits_checks_simulates_and_publishes(server: str, page: object, web_app: Flask,
+                                                    flows_dir: Path, shots: Path) -> None:
+    expect = playwright_api.expect
+    tab: object = page
+    tab.goto(server + "/admin/flows")  # type: ignore[attr-defined]
+    expect(tab).to_have_url(re.compile(r"/login\?next=/admin/flows"))  # type: ignore[arg-type]
+    shot(tab, shots, "login.png")
+    log_in(tab, server, "ana")
+    expect(tab).to_have_url(re.compile(r"/admin/flows$"))  # type: ignore[arg-type]
+    tab.get_by_role("link", name="Editar demo").click()  # type: ignore[attr-defined]
+    editor = tab.get_by_label("Editor demo")  # type: ignore[attr-defined]
+    original = editor.input_value()
+    broken = original.replace("next: anything_else", "next: anything_elze", 1)
+    bad_line = _line_of(broken, "next: anything_elze")
+    editor.fill(broken)
+    problem = tab.locator("#problems li.problem", has_text="anything_elze")  # type: ignore[attr-defined]
+    expect(problem).to_contain_text(f"demo.yaml:{bad_line}")
+    expect(tab.locator("#gutter b.bad")).to_have_text(str(bad_line))  # type: ignore[attr-defined]
+    problem.get_by_role("button").click()
+    shot(tab, shots, "flow-editor-error.png")
+
+    editor.fill(_edited(original))
+    expect(tab.locator("#problems li.ok")).to_be_visible()  # type: ignore[attr-defined]
+    tab.get_by_label("Teclas").fill("1")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Pulsar").click()  # type: ignore[attr-defined]
+    tab.get_by_label("Teclas").fill("*")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Pulsar").click()  # type: ignore[attr-defined]
+    tab.get_by_label("Teclas").fill("3")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Pulsar").click()  # type: ignore[attr-defined]
+    tab.get_by_label("Teclas").fill("2")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Pulsar").click()  # type: ignore[attr-defined]
+    log = tab.locator("#sim-log")  # type: ignore[attr-defined]
+    expect(log).to_contain_text(NEW_GOODBYE)  # the draft, not the published flow
+    expect(log).to_contain_text("Llamada terminada")
+    tab.locator("#sim-h").scroll_into_view_if_needed()  # type: ignore[attr-defined]
+    shot(tab, shots, "flow-editor-simulator.png")
+
+    tab.get_by_role("button", name="Publicar").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#status")).to_contain_text("publicada")  # type: ignore[attr-defined]
+    registry = web_app.extensions["centralita"].get("flows")
+    assert registry.current("demo").version == "web-test.2"
+    # A call placed the way Twilio places it now follows the new version.
+    call = Simulator(server, "test-token").call(from_="+34699000111",
+                                                to="+34930001000").start()
+    call.press("1").press("*").press("3").press("2")
+    assert call.ended and call.heard(NEW_GOODBYE)
+    expect(tab.locator("#versions tbody tr").first).to_contain_text("publicada")  # type: ignore[attr-defined]
+
+
+def test_agent_gets_a_routed_call_with_its_screen_pop(server: str, page: object,
+                                                      web_app: Flask, job_env: None,
+                                                      redis_url: str, shots: Path) -> None:
+    expect = playwright_api.expect
+    services = web_app.extensions["centralita"]
+    services.get("database").load_demo()
+    admin = {"Authorization": "Bearer admin-secret"}
+    configured = requests.put(f"{server}/api/agents/alba", headers=admin, timeout=10,
+                              json={"skills": {"lang:es": 3, "topic:billing": 3}})
+    assert configured.status_code == 200, configured.text
+    tab: object = page
+    log_in(tab, server, "alba")
+    expect(tab).to_have_url(re.compile(r"/agent$"))  # type: ignore[arg-type]
+    expect(tab.locator("#idle")).to_be_visible()  # type: ignore[attr-defined]
+
+    call = Simulator(server, "test-token").call(from_=LUCIA, to="+34930001000").start()
+    for _ in range(4):  # identified by caller ID; choose billing until put in the queue
+        if call.queue_listening or call.ended:
+            break
+        call.press("1")
+    assert call.queue_listening, call.transcript()
+
+    tab.get_by_role("button", name="Disponible").click()  # type: ignore[attr-defined]
+    offer = tab.locator("#offer")  # type: ignore[attr-defined]
+    expect(offer).to_be_visible()
+    expect(offer).to_contain_text("Lucía Fernández Ortega")
+    expect(offer).to_contain_text("VIP")
+    expect(offer).to_contain_text("billing")
+    expect(offer).to_contain_text(LUCIA)
+    shot(tab, shots, "agent-screen-pop.png")
+    tab.get_by_role("button", name="Aceptar").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#state")).to_have_text("En llamada")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Terminar llamada").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#wrapup")).to_be_visible()  # type: ignore[attr-defined]
+    call.queue_outcome("bridged", talk=40)  # Twilio: the caller talked, then hung up
+    assert call.ended
+    run_jobs(redis_url)  # the call is filed and summarised, as on a server
+    summary = tab.get_by_label("Resumen")  # type: ignore[attr-defined]
+    expect(summary).to_be_enabled()
+    summary.fill("Pidió un duplicado de la factura de octubre; se le enviará por correo.")
+    tab.get_by_role("button", name="Guardar resumen").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#status")).to_contain_text("Guardado")  # type: ignore[attr-defined]
+    shot(tab, shots, "agent-wrap-up.png")
+    record = requests.get(f"{server}/api/customers", params={"phone": LUCIA}, headers=admin,
+                          timeout=10).json()
+    filed = next(c for c in record["calls"] if c["call_sid"] == call.call_sid)
+    assert filed["summary"]["status"] == "approved"
+    assert filed["summary"]["body"]["text"].startswith("Pidió un duplicado")
+    follow_up = tab.get_by_label(re.compile("Abrir un seguimiento"))  # type: ignore[attr-defined]
+    follow_up.fill("Enviar duplicado de factura")
+    tab.get_by_role("button", name="Abrir un seguimiento").click()  # type: ignore[attr-defined]
+    expect(follow_up).to_have_value("")  # cleared once the API created it
+    customer = services.get("database").customers.find_by_phone(LUCIA)
+    follow_ups = services.get("database").follow_ups.for_customer(customer.id)
+    assert any(f["description"] == "Enviar duplicado de factura" for f in follow_ups)
+    tab.get_by_role("button", name="Volver a disponible").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#state")).to_have_text("Disponible")  # type: ignore[attr-defined]
+
+
+def test_dashboard_shows_the_queue_changing(server: str, page: object, web_app: Flask,
+                                            shots: Path) -> None:
+    expect = playwright_api.expect
+    tab: object = page
+    web_app.extensions["centralita"].get("database").load_demo()
+    log_in(tab, server, "sergi")
+    expect(tab).to_have_url(re.compile(r"/dashboard$"))  # type: ignore[arg-type]
+    call = Simulator(server, "test-token").call(from_=LUCIA, to="+34930001000").start()
+    for _ in range(4):
+        if call.queue_listening or call.ended:
+            break
+        call.press("1")
+    assert call.queue_listening
+    row = tab.locator('#queues tr[data-queue="support"]')  # type: ignore[attr-defined]
+    expect(row.locator(".waiting")).to_have_text("1")
+    expect(tab.locator("#t-waiting")).to_have_text("1")  # type: ignore[attr-defined]
+    shot(tab, shots, "dashboard.png")
+    call.hangup()
+    expect(row.locator(".waiting")).to_have_text("0")
