@@ -24,6 +24,7 @@ Three estimators:
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -178,16 +179,18 @@ class History:
         return h
 
 
-class OnlineEstimator:
-    """Base: learns from the ``observe_*`` hooks into a :class:`History`."""
+class OnlineEstimator(abc.ABC):
+    """Base: learns from the ``observe_*`` hooks into a :class:`History`; each estimator
+    supplies ``estimate``."""
 
     name = "base"
 
     def __init__(self, history: History | None = None) -> None:
         self.history = history or History()
 
+    @abc.abstractmethod
     def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate:
-        raise NotImplementedError
+        """The wait ``call`` should be told, from what is known at ``snapshot.now``."""
 
     def observe_arrival(self, skill: str, now: float, priority: int = 0) -> None:
         self.history.arrival(skill, now, priority)
