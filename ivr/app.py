@@ -19,7 +19,7 @@ from ivr.events import EndedCalls, StepWriter
 from ivr.flow_sync import FlowSync
 from ivr.services import Principal, Services
 from ivr.settings import Settings
-from ivr.state import StateCodec, load_or_create_secret
+from ivr.state import StateCodec, installation_secret
 from ivr.store import CallRecords
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,6 @@ def build_components(settings: Settings, client: redis.Redis) -> dict[str, Any]:
     return components
 
 
-def _secret(settings: Settings) -> str:
-    return settings.secret_key or load_or_create_secret(settings.data_dir)
-
-
 def build_call_service(settings: Settings, client: redis.Redis,
                        components: dict[str, Any]) -> None:
     """The engine, the sealed-state codec and the call records, for webhook workers."""
@@ -91,8 +87,8 @@ def build_call_service(settings: Settings, client: redis.Redis,
     sync.start()
     components.update(flows=registry, call_records=records, writer=writer, flow_sync=sync)
     components["calls"] = CallService(
-        engine=Engine(registry), codec=StateCodec(_secret(settings)), writer=writer,
-        ended=ended, customers=components.get("database"),
+        engine=Engine(registry), codec=StateCodec(installation_secret(settings)),
+        writer=writer, ended=ended, customers=components.get("database"),
         queue=components.get("queue_adapter"), flow_sync=sync)
     _offline_speech(settings, registry, components["calls"])
 
@@ -123,7 +119,7 @@ def _offline_speech(settings: Settings, registry: Any, service: CallService) -> 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask("ivr", static_folder=None)
-    app.config["SECRET_KEY"] = _secret(settings)
+    app.config["SECRET_KEY"] = installation_secret(settings)
     app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024  # Twilio's requests are small
     client = redis.Redis.from_url(
         settings.effective_redis_url, decode_responses=True,

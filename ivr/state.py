@@ -13,10 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import secrets
 import zlib
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -25,6 +22,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ivr.errors import IvrError
+from ivr.settings import Settings
+from recordings.config import load_or_create_secret
 
 _VERSION = b"\x01"
 # Deflate's set-up costs more than it saves on the small states most calls have.
@@ -44,24 +43,9 @@ def derive_key(secret: str) -> bytes:
                 info=b"v1").derive(secret.encode())
 
 
-def load_or_create_secret(data_dir: Path) -> str:
-    """A per-installation secret shared by all processes (0600 file under IVR_DATA_DIR)."""
-    path = data_dir / "secret.key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, value.encode())
-        except Exception:
-            os.close(fd)
-            raise
-        os.close(fd)
-        return value
-    except OSError:
-        raise
+def installation_secret(settings: Settings) -> str:
+    """``IVR_SECRET_KEY``, else the installation's secret file (shared with RQ jobs)."""
+    return settings.secret_key or load_or_create_secret(settings.data_dir)
 
 
 class StateCodec:

@@ -22,6 +22,26 @@ from recordings.errors import RecordingsError
 SECRET_FILE = "secret.key"
 
 
+def load_or_create_secret(data_dir: Path) -> str:
+    """The per-installation secret shared by every process (web workers, RQ jobs, CLI):
+    a 0600 file under ``IVR_DATA_DIR``, created once; a process that loses the race to
+    create it uses the winner's."""
+    path = data_dir / SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
 class ConfigError(RecordingsError):
     """An after-call setting is malformed; the message names the variable to fix."""
 
@@ -82,20 +102,7 @@ class JobConfig:
         layer creates under ``IVR_DATA_DIR`` (created here the same way if missing)."""
         if self.secret_key:
             return self.secret_key
-        path = self.data_dir / SECRET_FILE
-        try:
-            return path.read_text().strip()
-        except FileNotFoundError:
-            pass
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process won the race: use its secret
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value)
-        return value
+        return load_or_create_secret(self.data_dir)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> JobConfig:

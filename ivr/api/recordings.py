@@ -18,7 +18,7 @@ from flask import Blueprint, Response, g, jsonify, stream_with_context
 
 from ivr.auth import api_auth
 from ivr.services import current
-from ivr.state import load_or_create_secret
+from ivr.state import installation_secret
 from recordings.storage import RecordingStorage, StorageError
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,7 @@ def _error(status: int, error: str, detail: str) -> Any:
 def _storage() -> RecordingStorage:
     settings = current().settings
     # The same secret the RQ jobs encrypt with (IVR_SECRET_KEY, else IVR_DATA_DIR/secret.key).
-    return RecordingStorage(settings.data_dir,
-                            settings.secret_key or load_or_create_secret(settings.data_dir))
+    return RecordingStorage(settings.data_dir, installation_secret(settings))
 
 
 @bp.get("/<call_sid>/<recording_sid>")
