@@ -13,7 +13,9 @@ from typing import Any
 
 import redis
 from flask import Flask
+from rq import Queue
 
+from ivr import worker
 from ivr.calls import CallService
 from ivr.events import EndedCalls, StepWriter
 from ivr.flow_sync import FlowSync
@@ -127,12 +129,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     components = build_components(settings, client)
     build_call_service(settings, client, components)
-    components["on_call_end"] = _call_end_hook(settings)
+    # One bytes connection (RQ's) for every job this app queues.
+    rq_connection = worker.connection(settings)
+    components["on_call_end"] = _call_end_hook(worker.queue(settings, "default", rq_connection))
     from ivr.bridge import Bridge
     from ivr.twilio_rest import TwilioRest
 
     components["bridge"] = Bridge(client, TwilioRest.from_settings(settings))
-    components["queue_dispatch"] = _dispatch(settings)
+    components["queue_dispatch"] = _dispatch(worker.queue(settings, "high", rq_connection))
     lookup = _token_lookup(components)
     services = Services(settings=settings, redis=client, lookup_token=lookup,
                         components=components)
@@ -144,17 +148,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _call_end_hook(settings: Settings) -> Any:
+def _call_end_hook(jobs: Queue) -> Any:
     """When a call ends: file it (SQL record, summary) in the background, once."""
-    from rq import Queue
-    from rq.serializers import JSONSerializer
-
-    jobs = Queue("default", connection=redis.Redis.from_url(settings.effective_redis_url),
-                 serializer=JSONSerializer)
 
     def on_call_end(call_sid: str) -> None:
         try:
-            # Deduplicated by job id; a few seconds' delay lets the last step records land.
+            # One job per call (the id); the job itself waits for the last steps to land.
             jobs.enqueue("recordings.jobs.finalize_call", call_sid,
                          job_id=f"finalize-{call_sid}", retry=None, result_ttl=3600,
                          failure_ttl=7 * 24 * 3600)
@@ -164,15 +163,9 @@ def _call_end_hook(settings: Settings) -> Any:
     return on_call_end
 
 
-def _dispatch(settings: Settings) -> Any:
+def _dispatch(jobs: Queue) -> Any:
     """A reservation was made: start its timer (and dial a callback) on the RQ worker."""
-    from rq import Queue
-    from rq.serializers import JSONSerializer
-
     from queueing.jobs import schedule
-
-    jobs = Queue("high", connection=redis.Redis.from_url(settings.effective_redis_url),
-                 serializer=JSONSerializer)
 
     def dispatch(assignment: Any) -> None:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -73,8 +74,6 @@ class StepWriter:
         return True
 
     def _ensure_thread(self) -> None:
-        import os
-
         # After a fork (gunicorn workers) the parent's thread does not exist here.
         if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
             self._pid = os.getpid()
@@ -134,8 +133,6 @@ class EndedCalls:
         return call_sid in self._sids
 
     def _ensure_thread(self) -> None:
-        import os
-
         if self._thread is None or self._pid != os.getpid():
             self._pid = os.getpid()
             self._thread = threading.Thread(target=self._listen, name="ended-calls",

@@ -20,8 +20,8 @@ from queueing.model import needs_from_skills
 
 log = logging.getLogger(__name__)
 
-# (queue, call_id, waited_s, now) -> (expected_s, low_s, high_s) or None
-EstimateFn = Callable[[str, str, float, float], "tuple[float, float, float] | None"]
+# (call_id, now) -> (expected_s, low_s, high_s) or None
+EstimateFn = Callable[[str, float], "tuple[float, float, float] | None"]
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,7 @@ class QueueAdapter:
             return None
         low = high = None
         if self.estimator is not None:
-            call = self.store.call(call_sid)
-            queue = getattr(call, "queue", "support") if call is not None else "support"
-            guess = self.estimator(queue, call_sid, info.wait_s, self.clock())
+            guess = self.estimator(call_sid, self.clock())
             if guess is not None:
                 _, low, high = guess
         return HoldEstimate(position=info.position, waiting=info.waiting, low_s=low,
@@ -133,8 +131,7 @@ class LiveEstimator:
                                     busy_since=(agent.state_since or now) if busy else None))
         return QueueSnapshot(now=now, waiting=waiting, agents=tuple(agents)), keys
 
-    def for_call(self, queue: str, call_id: str, waited_s: float,
-                 now: float) -> tuple[float, float, float] | None:
+    def for_call(self, call_id: str, now: float) -> tuple[float, float, float] | None:
 
         snapshot, keys = self._snapshot(now)
         key = keys.get(call_id)

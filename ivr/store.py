@@ -10,8 +10,8 @@ Keys (all per call start with ``ivr:call:{CallSid}`` so erasure finds them):
 - ``ivr:phone:{E164}``       set of the number's CallSids
 - channel ``ivr:ended``      CallSids whose call ended (web workers cache them)
 
-The write is one Lua script per step so it is atomic and idempotent: a Twilio
-retry of the same request records nothing twice.
+The writer sends one Lua call per batch of steps; each step is applied atomically
+and idempotently (its number is recorded), so a Twilio retry records nothing twice.
 """
 
 from __future__ import annotations
