@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.simulator import Simulator, TestClientTransport
+from tests.fakes import FakeTwilioCloud
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ADMIN_TOKEN = "admin-secret"
@@ -47,3 +48,21 @@ def sim(client: FlaskClient) -> Simulator:
 
 def flush(app: Flask) -> None:
     assert app.extensions["centralita"].components["writer"].flush(5)
+
+
+@pytest.fixture(scope="module")
+def ko_factory() -> Callable[[str], object]:
+    """Korean Vosk recognisers (the model loads once per process)."""
+    from speech.streaming import recognizer_cache
+    from speech.vosk_recognizer import VoskRecognizer
+
+    factory = recognizer_cache(lambda language: VoskRecognizer(language))
+    factory("ko")
+    return factory
+
+
+@pytest.fixture()
+def cloud() -> Iterator[FakeTwilioCloud]:
+    """The fake Twilio cloud, signing with the test auth token."""
+    with FakeTwilioCloud(auth_token=AUTH_TOKEN) as fake:
+        yield fake

@@ -21,7 +21,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
@@ -32,6 +32,7 @@ from recordings import model as m
 from recordings.store import Database
 from tests.ivr.conftest import ADMIN_TOKEN, flush
 from tests.ivr.test_calls_e2e import MADRID, SUPPORT, UNKNOWN, at
+from tests.jobs import run_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,14 +46,6 @@ def job_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, redis_url: str) -> 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("IVR_JOB_FAILPOINT", raising=False)
     return env
-
-
-def run_jobs(redis_url: str) -> None:
-    conn = redis.Redis.from_url(redis_url)
-    queue = Queue("default", connection=conn, serializer=JSONSerializer)
-    SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(
-        burst=True, logging_level="WARNING")
-    conn.close()
 
 
 def database(app: Flask) -> Database:

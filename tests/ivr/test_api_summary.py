@@ -19,7 +19,8 @@ from rq.serializers import JSONSerializer
 from recordings.customers import CustomerInput
 from recordings.store import Database
 from tests.ivr.conftest import ADMIN_TOKEN
-from tests.ivr.test_after_call import job_env, run_jobs  # noqa: F401 (fixture)
+from tests.ivr.test_after_call import job_env  # noqa: F401 (fixture)
+from tests.jobs import run_jobs
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SID = "CA" + "5" * 32

@@ -24,7 +24,7 @@ from ivr.speech_turns import OfflineListening, SpeechMode, SpeechTurns
 from speech.audio import read_wav, ulaw_encode
 from speech.endpointing import EndReason
 from speech.recognizer import RecognitionResult
-from speech.streaming import BargeIn, UtteranceResult, recognizer_cache
+from speech.streaming import BargeIn, UtteranceResult
 from tests.fakes import FakeCall, FakeTwilioCloud
 from tests.ivr.conftest import AUTH_TOKEN, BASE, flush
 from tests.speech.conftest import synth  # noqa: F401  (session fixture: espeak-ng + sox)
@@ -35,21 +35,6 @@ REPROMPT = "예약이나 환불이라고 말씀해 주세요"
 FRAME = 160  # 20 ms of 8 kHz μ-law
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ko_factory() -> Callable[[str], object]:
-    from speech.vosk_recognizer import VoskRecognizer
-
-    factory = recognizer_cache(lambda language: VoskRecognizer(language))
-    factory("ko")  # loaded once per process (speech.vosk_recognizer caches models)
-    return factory
-
-
-@pytest.fixture()
-def cloud() -> Iterator[FakeTwilioCloud]:
-    with FakeTwilioCloud(auth_token=AUTH_TOKEN) as fake:
-        yield fake
 
 
 @pytest.fixture()

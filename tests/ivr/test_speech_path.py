@@ -16,7 +16,6 @@ from ivr.settings import Settings
 from ivr.simulator import SimulatedCall, Simulator, TestClientTransport
 from ivr.speech_turns import OfflineListening, SpeechMode, SpeechTurns, listening_for
 from ivr.twilio_rest import RetryPolicy
-from speech.streaming import recognizer_cache
 from tests.fakes import FakeTwilioCloud
 from tests.ivr.conftest import AUTH_TOKEN, BASE, flush
 from tests.speech.conftest import synth  # noqa: F401  (session fixture: espeak-ng + sox)
@@ -29,21 +28,6 @@ KEYPAD = "예약 1번, 환불 2번"
 FAST = RetryPolicy(attempts=2, base_delay=0.01, recording_attempts=3, recording_delay=0.01)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ko_factory() -> Callable[[str], object]:
-    from speech.vosk_recognizer import VoskRecognizer
-
-    factory = recognizer_cache(lambda language: VoskRecognizer(language))
-    factory("ko")  # the model loads once per process (speech.vosk_recognizer caches it)
-    return factory
-
-
-@pytest.fixture()
-def cloud() -> Iterator[FakeTwilioCloud]:
-    with FakeTwilioCloud(auth_token=AUTH_TOKEN) as fake:
-        yield fake
 
 
 @pytest.fixture()

@@ -14,14 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 from flask import Flask
-from rq import Queue, SimpleWorker
-from rq.serializers import JSONSerializer
 from werkzeug.serving import make_server
 
 from ivr.simulator import Simulator
+from tests.jobs import run_jobs
 from tests.web.conftest import PASSWORD
 from tests.web.test_flow_editor import NEW_GOODBYE, _edited, _line_of
 
@@ -89,15 +87,6 @@ def job_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, redis_url: str) -> 
                        "IVR_SECRET_KEY": "web-test-secret", "IVR_FINALIZE_SETTLE_S": "0"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("DATABASE_URL", raising=False)
-
-
-def run_jobs(redis_url: str) -> None:
-    """A real RQ worker, in burst mode: files ended calls and writes their summaries."""
-    conn = redis.Redis.from_url(redis_url)
-    queue = Queue("default", connection=conn, serializer=JSONSerializer)
-    SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(
-        burst=True, logging_level="WARNING")
-    conn.close()
 
 
 @pytest.fixture(scope="module")
