@@ -145,6 +145,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         module = _optional(name)
         if module is not None and hasattr(module, "bp"):
             app.register_blueprint(module.bp)
+    from ivr.fastpath import VoiceFastPath
+
+    app.wsgi_app = VoiceFastPath(app.wsgi_app, services)  # type: ignore[method-assign]
     return app
 
 

@@ -9,6 +9,7 @@ safe path, never a 5xx.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -32,6 +33,7 @@ _SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 _MAX_EFFECT_ROUNDS = 4
 
 
+@functools.lru_cache(maxsize=4096)  # the lines' own numbers come on every call
 def normalize_number(raw: str, region: str = "ES") -> str:
     """E.164 when the number parses (caller IDs come in many shapes), else as sent."""
     raw = (raw or "").strip()[:64]
@@ -142,7 +144,7 @@ class CallService:
         if self.customers is None or not caller.startswith("+"):
             return None
         try:
-            info: a.CustomerInfo | None = self.customers.customer_info_by_phone(caller)
+            info: a.CustomerInfo | None = self.customers.customer_info_by_e164(caller)
             return info
         except Exception:  # the caller must not hear a database failure
             log.exception("customer lookup by phone failed; continuing as unknown caller")

@@ -7,6 +7,9 @@ requested, so it works behind proxies) and carries the sealed call state ``s``.
 from __future__ import annotations
 
 import json
+import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -56,12 +59,39 @@ def _say(parent: VoiceResponse | TwimlGather, prompt: a.Prompt) -> None:
     parent.say(prompt.text, language=locale, voice=voice)
 
 
+# Rendered documents by their actions, with a stand-in for the state token: a flow's
+# prompts repeat from call to call, so most steps reuse a document and only put this
+# call's token in (the token is URL-safe base64: quoting and XML escaping leave it as is).
+_TOKEN_MARK = "Zz" + secrets.token_hex(8) + "zZ"
+_RENDERED: OrderedDict[Any, str] = OrderedDict()
+RENDER_CACHE_SIZE = 2048
+_render_lock = threading.Lock()
+
+
 def render(actions: Sequence[a.Action], token: str, stream_url: str | None = None,
            stream_params: Mapping[str, str] | None = None) -> str:
     """TwiML for ``actions``; ``token`` is the sealed state the next request carries.
 
     ``stream_url`` first forks the caller's audio to our Media Streams websocket
     (``<Start><Stream>``, with ``stream_params`` as ``<Parameter>``s) for Vosk."""
+    key: Any = (tuple(actions), stream_url,
+                tuple(sorted(stream_params.items())) if stream_params else None)
+    try:
+        document = _RENDERED.get(key)
+    except TypeError:  # an action holding a list or dict: rendered every time
+        key, document = None, None
+    if document is None:
+        document = _render(actions, _TOKEN_MARK, stream_url, stream_params)
+        if key is not None:
+            with _render_lock:
+                _RENDERED[key] = document
+                if len(_RENDERED) > RENDER_CACHE_SIZE:
+                    _RENDERED.popitem(last=False)
+    return document.replace(_TOKEN_MARK, quote(token, safe=""))
+
+
+def _render(actions: Sequence[a.Action], token: str, stream_url: str | None,
+            stream_params: Mapping[str, str] | None) -> str:
     response = VoiceResponse()
     if stream_url:
         stream = response.start().stream(url=stream_url, name=STREAM_NAME, track="inbound_track")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
@@ -47,43 +47,40 @@ def service() -> calls.CallService:
     return svc
 
 
+# The call's own webhooks: one table, answered by :func:`answer` from the Flask views
+# below and from the WSGI fast path (:mod:`ivr.fastpath`) alike.
+RESUME_EVENTS: dict[str, Callable[[Any, Any], Any]] = {
+    "/voice/step": calls.gather_event,
+    "/voice/recording": calls.recording_event,
+    "/voice/queue-result": calls.queue_event,
+    "/voice/dial-result": calls.dial_event,
+}
+FAST_ROUTES = frozenset({"/voice/incoming", *RESUME_EVENTS})
+
+
+def answer(svc: calls.CallService, path: str, args: Mapping[str, str],
+           values: Mapping[str, str]) -> str:
+    """TwiML for a call webhook; any failure inside gives the apology, never an error."""
+    try:
+        if path == "/voice/incoming":
+            return svc.incoming(values)
+        token = args.get("s", "")
+        if path == "/voice/queue-result" and not token:
+            return render.hangup()  # the apology path's queue: nothing more to do
+        return svc.resume(token, values, RESUME_EVENTS[path])
+    except Exception:
+        log.exception("webhook %s failed: the caller hears an apology", path)
+        return render.apology(None)
+
+
 @bp.post("/voice/incoming")
-@twilio_signed
-@guarded
-def incoming() -> Response:
-    return twiml(service().incoming(request.values))
-
-
 @bp.post("/voice/step")
-@twilio_signed
-@guarded
-def step() -> Response:
-    return twiml(service().resume(request.args.get("s", ""), request.values, calls.gather_event))
-
-
 @bp.post("/voice/recording")
-@twilio_signed
-@guarded
-def recording() -> Response:
-    return twiml(service().resume(request.args.get("s", ""), request.values,
-                                  calls.recording_event))
-
-
 @bp.post("/voice/queue-result")
-@twilio_signed
-@guarded
-def queue_result() -> Response:
-    token = request.args.get("s", "")
-    if not token:  # the apology path's queue: nothing more to do for this caller
-        return twiml(render.hangup())
-    return twiml(service().resume(token, request.values, calls.queue_event))
-
-
 @bp.post("/voice/dial-result")
 @twilio_signed
-@guarded
-def dial_result() -> Response:
-    return twiml(service().resume(request.args.get("s", ""), request.values, calls.dial_event))
+def call_webhook() -> Response:
+    return twiml(answer(service(), request.path, request.args, request.values))
 
 
 @bp.post("/voice/wait")

@@ -135,6 +135,10 @@ class Database:
             return None
         return self.customers.info_by_phone(e164)
 
+    def customer_info_by_e164(self, e164: str) -> CustomerInfo | None:
+        """Caller-ID lookup of a number already in E.164 (the webhook normalised it)."""
+        return self.customers.info_by_phone(e164)
+
     def customer_info_by_account(self, account: str) -> CustomerInfo | None:
         return self.customers.info_by_account(account.strip())
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from call_flows.actions import CustomerInfo
@@ -28,12 +29,56 @@ if TYPE_CHECKING:
     from recordings.store import Database
 
 IMPORT_BATCH = 500
+
+
+def _info_query(column: str) -> Any:
+    """What the flow engine may know of the customer whose ``column`` is ``:value``,
+    with their newest open follow-up."""
+    c, f = m.CustomerRow.__table__.c, m.FollowUpRow.__table__.c
+    newest_open = (select(f.description)
+                   .where(f.customer_id == c.id, f.state == m.FollowUpState.OPEN.value)
+                   .order_by(f.created_at.desc(), f.id.desc()).limit(1)
+                   .scalar_subquery())
+    return (select(c.id, c.name, c.language, c.vip, c.account, c.fields,
+                   newest_open.label("follow_up"))
+            .where(c[column] == bindparam("value")).limit(1))
+
 ProgressFn = Callable[[int, int], None]
+
+
+class PreparedQuery:
+    """A read-only SELECT compiled once for the engine's dialect and run on a pooled
+    DBAPI connection: for lookups on the webhook path, where SQLAlchemy's per-execution
+    work (cache key, result set-up) costs more than the query. Rows are plain tuples."""
+
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.engine = engine
+        self.sql = str(compiled)
+        self.defaults = dict(compiled.params)
+        self.order = tuple(compiled.positiontup or ()) if engine.dialect.positional else None
+
+    def first(self, **values: Any) -> tuple[Any, ...] | None:
+        params = dict(self.defaults, **values)
+        args: Any = tuple(params[k] for k in self.order) if self.order is not None else params
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self.sql, args)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            connection.rollback()  # end the read transaction PostgreSQL opened
+        finally:
+            connection.close()  # back to the pool
+        return tuple(row) if row is not None else None
 
 
 class CustomerRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._prepared: dict[str, PreparedQuery] = {}
 
     def get(self, customer_id: int) -> Customer | None:
         with self.db.session() as session:
@@ -52,29 +97,27 @@ class CustomerRepo:
             return _customer(row) if row else None
 
     def info_by_phone(self, e164: str) -> CustomerInfo | None:
-        """Caller-ID lookup on every new call: one Core query, no ORM unit of work."""
-        return self._info(m.CustomerRow.phone == e164)
+        """Caller-ID lookup on every new call: a statement compiled once, run on a pooled
+        DBAPI connection (a third of the cost of a Core execution)."""
+        return self._info("phone", e164)
 
     def info_by_account(self, account: str) -> CustomerInfo | None:
-        return self._info(m.CustomerRow.account == account) if account else None
+        return self._info("account", account) if account else None
 
-    def _info(self, condition: Any) -> CustomerInfo | None:
-        c, f = m.CustomerRow.__table__.c, m.FollowUpRow.__table__.c
-        newest_open = (select(f.description)
-                       .where(f.customer_id == c.id, f.state == m.FollowUpState.OPEN.value)
-                       .order_by(f.created_at.desc(), f.id.desc()).limit(1)
-                       .scalar_subquery())
-        query = (select(c.id, c.name, c.language, c.vip, c.account, c.fields,
-                        newest_open.label("follow_up"))
-                 .where(condition).limit(1))
-        with self.db.engine.connect() as connection:
-            row = connection.execute(query).first()
+    def _info(self, column: str, value: str) -> CustomerInfo | None:
+        query = self._prepared.get(column)
+        if query is None:
+            query = self._prepared[column] = PreparedQuery(self.db.engine, _info_query(column))
+        row = query.first(value=value)
         if row is None:
             return None
+        ident, name, language, vip, account, fields, follow_up = row
+        if isinstance(fields, (str, bytes)):  # SQLite hands JSON back as text
+            fields = json.loads(fields)
         return CustomerInfo(
-            id=str(row.id), name=row.name, language=row.language, vip=bool(row.vip),
-            account=row.account, open_follow_up=row.follow_up,
-            fields={str(k): str(v) for k, v in (row.fields or {}).items() if v is not None})
+            id=str(ident), name=name, language=language, vip=bool(vip),
+            account=account, open_follow_up=follow_up,
+            fields={str(k): str(v) for k, v in (fields or {}).items() if v is not None})
 
     def customer_info(self, customer: Customer) -> CustomerInfo:
         """What the flow engine may know about ``customer`` (newest open follow-up too)."""
