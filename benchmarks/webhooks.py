@@ -75,6 +75,29 @@ def _start(factory: str, port: int, env: dict[str, str], workers: int, threads: 
     raise click.ClickException(f"{factory} server did not start")
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its children (gunicorn's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1] is the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _redis_cpu_s(url: str) -> float:
+    import redis
+
+    info = redis.Redis.from_url(url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def _signed_lines(base: str, kind: str, count: int) -> list[str]:
     """Requests as Twilio would send them, signed; for steps, real sealed states."""
     validator = RequestValidator(TOKEN)
@@ -152,7 +175,11 @@ def command(seconds: int, connections: int, workers: int, threads: int, rounds: 
                                           ("incoming", full_base, incoming),
                                           ("menu_step", full_base, steps)):
                     click.echo(f"round {rnd + 1}/{rounds}: {name}", err=True)
+                    server = procs[0] if name == "bare" else procs[1]
+                    cpu0, redis0 = _cpu_s(server.pid), _redis_cpu_s(redis_server.url)
                     result = _wrk(base, lines, seconds, connections, tmp)
+                    cpu = _cpu_s(server.pid) - cpu0 + _redis_cpu_s(redis_server.url) - redis0
+                    result["cpu_us"] = round(cpu / max(1, result["requests"]) * 1e6, 1)
                     if result["errors"]:
                         raise click.ClickException(f"{name}: {result['errors']} errors")
                     if name not in results or result["rps"] > results[name]["rps"]:
@@ -173,6 +200,10 @@ def command(seconds: int, connections: int, workers: int, threads: int, rounds: 
         "menu_step_ratio": round(results["menu_step"]["rps"] / bare_rps, 3),
         "menu_step_p50_ms": results["menu_step"]["p50_ms"],
         "menu_step_p99_ms": results["menu_step"]["p99_ms"],
+        # CPU spent per request by the server's processes and Redis (not wrk): steadier
+        # than requests/s on a shared machine, and what the ratio is made of.
+        "bare_cpu_us": results["bare"]["cpu_us"], "incoming_cpu_us": results["incoming"]["cpu_us"],
+        "menu_step_cpu_us": results["menu_step"]["cpu_us"],
         "connections": connections, "workers": workers, "threads": threads,
         "seconds": seconds,
     }))

@@ -32,9 +32,12 @@ Item = tuple[str, int, Mapping[str, Any] | str | None, list[Mapping[str, Any]]]
 class StepWriter:
     MAX_PENDING = 50_000
 
-    def __init__(self, records: CallRecords, batch: int = 200) -> None:
+    def __init__(self, records: CallRecords, batch: int = 200, linger_s: float = 0.005) -> None:
         self.records = records
         self.batch = batch
+        # Steps wait this long for others to share their round trip: under load one Lua
+        # call writes many steps (the caller was answered already; the URL holds the state).
+        self.linger_s = linger_s
         self._pending: collections.deque[Item] = collections.deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -52,7 +55,8 @@ class StepWriter:
                 self.dropped += 1
                 log.error("Redis unreachable for long: dropped the oldest call event")
             self._pending.append(item)
-            self._cond.notify()
+            if len(self._pending) == 1 or len(self._pending) >= self.batch:
+                self._cond.notify()  # the writer is idle, or a batch is full
 
     def defer(self, operation: Callable[[], Any]) -> None:
         """Run ``operation`` (a Redis write) on the writer thread, retried until Redis
@@ -86,6 +90,13 @@ class StepWriter:
             with self._cond:
                 while not self._pending and not self._deferred:
                     self._cond.wait(1.0)
+                deadline = time.monotonic() + self.linger_s
+                while (len(self._pending) < self.batch and not self._deferred
+                       and not self._stopped):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 items = [self._pending.popleft()
                          for _ in range(min(self.batch, len(self._pending)))]
                 deferred = list(self._deferred)

@@ -146,8 +146,9 @@ class VoiceFastPath:
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not signature or not self.auth_token:
             return False
-        url = signed_url(self.public_url, self.trust_forwarded, _raw_url(environ),
-                         _Headers(environ))
+        url = _raw_url(environ)
+        if self.public_url or self.trust_forwarded:
+            url = signed_url(self.public_url, self.trust_forwarded, url, _Headers(environ))
         expected = twilio_signature(self.key, url, form)
         if hmac.compare_digest(expected.encode(), str(signature).encode()):
             return True

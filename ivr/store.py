@@ -6,7 +6,8 @@ Keys (all per call start with ``ivr:call:{CallSid}`` so erasure finds them):
   ``ended``, ``caller``, ``started_at``, ``ended_at``, ``duration``
 - ``ivr:call:{sid}:seqs``    set of step numbers already recorded (retries dedupe)
 - ``ivr:call:{sid}:events``  stream: one entry per node visited / call event
-- ``ivr:events``             stream of every call's events (capped), for live screens
+- ``ivr:events``             stream of every call's steps (capped; CallSid and step
+  number only, no content), for live screens
 - ``ivr:phone:{E164}``       set of the number's CallSids
 - channel ``ivr:ended``      CallSids whose call ended (web workers cache them)
 
@@ -41,11 +42,10 @@ while i <= #ARGV do
       redis.call('HSET', call, 'seq', seq, 'session', session)
     end
     for j = 1, n do
-      local record = ARGV[i + 3 + j]
-      redis.call('XADD', events, '*', 'seq', seq, 'data', record)
-      redis.call('XADD', 'ivr:events', 'MAXLEN', '~', maxlen, '*', 'call_sid', sid, 'seq', seq,
-                 'data', record)
+      redis.call('XADD', events, '*', 'seq', seq, 'data', ARGV[i + 3 + j])
     end
+    -- the live screens need which calls moved, not what they said: one entry per step
+    redis.call('XADD', 'ivr:events', 'MAXLEN', '~', maxlen, '*', 'call_sid', sid, 'seq', seq)
     redis.call('EXPIRE', call, ttl)
     redis.call('EXPIRE', seqs, ttl)
     redis.call('EXPIRE', events, ttl)
