@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import click
 import numpy as np
 
 from queueing import ewt_params
+from queueing.ewt_fit import FitError, collect, fit_state_params
 from queueing.trace import TraceCall, TraceError, parse_trace, replay
 from queueing.wait_time import (
     AsteriskEstimator,
@@ -34,13 +35,11 @@ from queueing.wait_time import (
     StateEstimator,
     StateParams,
     WaitEstimate,
-    features,
 )
 
 CREDIT = ('"Anonymous Bank" call-center trace, organised by Ilan Guedj and Avi Mandelbaum '
           "(Technion, Faculty of Industrial Engineering and Management)")
 ESTIMATORS = ("state", "asterisk", "erlang_c")
-RANGE_Q = 0.06
 
 
 def parse_days(text: str) -> set[int]:
@@ -116,50 +115,23 @@ def breakdowns(rows: Sequence[Scored]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- tuning
 
-class _Recorder(OnlineEstimator):
-    """Records the state estimator's features at each prediction (for fitting)."""
-
-    name = "features"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[float, ...]] = []
-
-    def estimate(self, snapshot: Any, call: Any) -> WaitEstimate:
-        self.rows.append(features(snapshot, call, self.history))
-        return WaitEstimate.point(0.0)
+def fit(calls: Sequence[TraceCall], on_shift_s: float, quiet: bool = True) -> tuple[StateParams, float]:
+    """Fit the model and the range on ``calls`` (the tuning days only)."""
+    x, y, days = collect(calls, on_shift_s, None if quiet else _progress("features"))
+    say = None if quiet else (lambda step: click.echo(f"fitting: {step}...", err=True))
+    try:
+        return fit_state_params(x, y, days, progress=say)
+    except FitError as exc:
+        raise click.UsageError(f"{exc} (on the tuning days)") from None
 
 
-def _lad(x: np.ndarray, y: np.ndarray, rounds: int = 80) -> np.ndarray:
-    """Least absolute deviations by iteratively reweighted least squares."""
-    w = np.linalg.lstsq(x, y, rcond=None)[0]
-    for _ in range(rounds):
-        weight = 1.0 / np.maximum(np.abs(y - x @ w), 1.0)
-        w = np.linalg.lstsq(x * np.sqrt(weight)[:, None], y * np.sqrt(weight), rcond=None)[0]
-    return np.asarray(w)
-
-
-def fit(calls: Iterable[TraceCall], on_shift_s: float, floor_s: float = 5.0) -> StateParams:
-    """Fit weights and range ratios on ``calls`` (the tuning days only)."""
-    rec = _Recorder()
-    x_rows, y = [], []
-    for p in replay(list(calls), {"features": rec}, on_shift_s):
-        if p.call.scored:
-            x_rows.append(rec.rows[-1])
-            y.append(p.call.waited_s)
-    if len(y) < 50:
-        raise click.UsageError("too few served callers who waited on the tuning days to fit (< 50)")
-    x, real = np.array(x_rows), np.array(y)
-    w = _lad(x, real)
-    pred = np.maximum(floor_s, x @ w)
-    edges = np.quantile(pred, [0.2, 0.4, 0.6, 0.8])
-    bins = np.searchsorted(edges, pred, side="right")
-    ratio = real / pred
-    # 6%/94% rather than 10%/90%: in-sample quantiles cover less on unseen days
-    low = [float(np.quantile(ratio[bins == k], RANGE_Q)) for k in range(len(edges) + 1)]
-    high = [float(np.quantile(ratio[bins == k], 1 - RANGE_Q)) for k in range(len(edges) + 1)]
-    return StateParams(tuple(round(float(v), 4) for v in w), tuple(round(float(e), 1) for e in edges),
-                       tuple(round(v, 4) for v in low), tuple(round(v, 4) for v in high), floor_s)
+def params_summary(params: StateParams) -> dict[str, Any]:
+    """What the JSON line says about the parameters (the trees themselves: --save-model)."""
+    d = params.to_dict()
+    text = json.dumps(d, sort_keys=True)
+    return {"model": f"{len(params.median.trees)} boosted trees for the median wait",
+            "model_sha256": ewt_params.model_digest(text),
+            **{k: d[k] for k in ("features", "edges", "low_ratio", "high_ratio", "floor_s")}}
 
 
 # ---------------------------------------------------------------- command
@@ -178,9 +150,12 @@ def fit(calls: Iterable[TraceCall], on_shift_s: float, floor_s: float = 5.0) -> 
                    f"[default: {ewt_params.ON_SHIFT_S / 60:g}].")
 @click.option("--strict", is_flag=True,
               help="Also skip rows whose unused fields are broken (customer id, IVR time).")
+@click.option("--save-model", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="With --tune: write the fitted model (JSON) here, e.g. "
+                                 "queueing/ewt_model.json to commit it.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: float | None,
-            strict: bool, quiet: bool) -> None:
+            strict: bool, save_model: Path | None, quiet: bool) -> None:
     """Score the wait estimators on a trace; print one JSON line."""
     days = parse_days(tune_days)
     on_shift_s = on_shift_minutes * 60 if on_shift_minutes else ewt_params.ON_SHIFT_S
@@ -190,11 +165,25 @@ def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: floa
         raise click.ClickException(str(exc)) from None
     if not report.calls:
         raise click.ClickException(f"{trace_file}: no usable rows ({report.skipped} skipped)")
-    params = ewt_params.STATE_PARAMS
+    if save_model is not None and not tune:
+        raise click.UsageError("--save-model writes what --tune fits: add --tune")
+    level = None
     if tune:
         if not quiet:
             click.echo("fitting on the tuning days...", err=True)
-        params = fit([c for c in report.calls if c.day.day in days], on_shift_s)
+        params, level = fit([c for c in report.calls if c.day.day in days], on_shift_s, quiet)
+        if save_model is not None:
+            saved = {"tuned_on": f"{trace_file.name} days {tune_days}", "range_level": level,
+                     **params.to_dict()}
+            save_model.write_text(json.dumps(saved, sort_keys=True) + "\n", encoding="utf-8")
+    else:
+        try:
+            params = ewt_params.state_params()
+            level = ewt_params.saved_model().get("range_level")
+        except (OSError, ValueError, KeyError) as exc:
+            raise click.ClickException(f"cannot load the committed model "
+                                       f"{ewt_params.MODEL_PATH}: {exc}; re-create it with "
+                                       "--tune --save-model") from None
     rows = run(report.calls, params, on_shift_s, quiet)
     held = [r for r in rows if r.call.day.day not in days]
     tuned = [r for r in rows if r.call.day.day in days]
@@ -206,7 +195,8 @@ def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: floa
         "holdout": {"days": "not " + tune_days, **summary(held), **breakdowns(held)},
         "tuning_days": {"days": tune_days, **summary(tuned)},
         "params": {"tuned_on": "this run, days " + tune_days if tune else ewt_params.TUNED_ON,
-                   "on_shift_s": on_shift_s, **params.to_dict()},
+                   "on_shift_s": on_shift_s, **params_summary(params),
+                   **({"range_level": level} if level is not None else {})},
     }
     if "callcenter-1999" in trace_file.name:
         result["credit"] = CREDIT

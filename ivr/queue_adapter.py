@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -100,20 +100,91 @@ class LiveEstimator:
     """The project's state-dependent estimator over the router's live state.
 
     The snapshot holds every waiting call (its skill = queue + requirements) and every
-    agent not offline, with the skills they can serve among those waiting. Parameters
-    are the ones fitted on the trace (``queueing.ewt_params``); the estimator's
-    history starts empty in each process (its ``observe_*`` hooks are not yet fed
-    from live events), so handle times fall back to the fitted defaults.
+    agent not offline, with the skills they can serve among those waiting; an agent
+    ringing or talking is busy since that state began, one wrapping up or available is
+    "freed" since the call ended (as in the bank's trace the model was fitted on).
+    Parameters are the committed ones (:func:`queueing.ewt_params.state_params`).
+
+    History comes from the router's event stream (``enqueued``, ``bridged``,
+    ``abandoned``, ``completed``), read without blocking before each estimate. The
+    stream is shared, so every web process learns the same history from the same
+    events; each keeps its copy in memory and, when it starts, reads what the stream
+    still holds (its last 10,000 events). The snapshot (every waiting call and agent,
+    O(waiting)) is cached for ``cache_s`` per process, so a burst of hold announcements
+    costs one read of the router's state per second.
     """
 
-    def __init__(self, store: Any) -> None:
-        from queueing.ewt_params import STATE_PARAMS
+    SYNC_BATCH = 1000
+    MEMO_LIMIT = 50_000  # calls remembered (skill, entry, answer) between their events
+
+    def __init__(self, store: Any, params: Any = None, cache_s: float = 1.0) -> None:
+        from queueing.ewt_params import state_params
         from queueing.wait_time import StateEstimator
 
         self.store = store
-        self.estimator = StateEstimator(STATE_PARAMS)
+        self.estimator = StateEstimator(params if params is not None else state_params())
+        self.cache_s = cache_s
+        self._cached: tuple[float, Any, dict[str, str], list[Any]] | None = None
+        self._last_event = "0-0"
+        # call -> (skill key, priority, entered, answered): what its later events need
+        self._memo: dict[str, tuple[str, int, float, float | None]] = {}
 
-    def _snapshot(self, now: float) -> tuple[Any, dict[str, Any]]:
+    # ------------------------------------------------------------------ history
+
+    def sync(self) -> int:
+        """Feed the estimator the router events it has not seen; returns how many."""
+        seen = 0
+        while True:
+            batch = self.store.events(after=self._last_event, block_ms=None, count=self.SYNC_BATCH)
+            if not batch:
+                return seen
+            self._remember([f.get("call", "") for _, f in batch])
+            for event_id, fields in batch:
+                self._apply(fields)
+                self._last_event = event_id
+            seen += len(batch)
+            if len(batch) < self.SYNC_BATCH:
+                return seen
+
+    def _remember(self, call_ids: list[str]) -> None:
+        if len(self._memo) > self.MEMO_LIMIT:
+            self._memo.clear()  # mostly calls long gone; the others are looked up again
+        unknown = sorted({c for c in call_ids if c and c not in self._memo})
+        if not unknown:
+            return
+        for call in self.store.calls(unknown):
+            self._memo[call.call_id] = (_skill_key(call.queue, call.needs), call.priority,
+                                        call.entered_at, None)
+
+    def _apply(self, fields: Mapping[str, str]) -> None:
+        kind, call_id = fields.get("type"), fields.get("call", "")
+        known = self._memo.get(call_id)
+        if known is None or kind is None:
+            return  # an agent event, or a call the router no longer holds
+        key, priority, entered, answered = known
+        at = float(fields.get("at", 0.0))
+        est = self.estimator
+        if kind == "enqueued":
+            est.observe_arrival(key, at, priority)
+        elif kind == "bridged":
+            est.observe_service_start(key, max(0.0, at - entered), at)
+            self._memo[call_id] = (key, priority, entered, at)
+        elif kind == "abandoned":
+            est.observe_abandon(key, float(fields.get("wait_s", at - entered)), at)
+            self._memo.pop(call_id, None)
+        elif kind == "completed":
+            if answered is not None:
+                est.observe_service_end(key, max(0.0, at - answered), at)
+            self._memo.pop(call_id, None)
+
+    # ------------------------------------------------------------------ snapshot
+
+    def _snapshot(self, now: float, fresh: bool = False) -> tuple[Any, dict[str, str]]:
+        if not fresh and self._cached is not None and 0.0 <= now - self._cached[0] < self.cache_s:
+            return self._cached[1], self._cached[2]
+        return self._read(now)
+
+    def _read(self, now: float) -> tuple[Any, dict[str, str]]:
         from queueing.wait_time import AgentView, QueueSnapshot, WaitingCall
 
         calls = self.store.waiting()
@@ -122,41 +193,51 @@ class LiveEstimator:
                         for c in calls)
         by_key = {keys[c.call_id]: c for c in calls}
         agents = []
-        for agent in self.store.agents():
+        raw_agents = self.store.agents()
+        for agent in raw_agents:
             if agent.state in ("offline", "paused"):
                 continue
             skills = frozenset(k for k, c in by_key.items() if _can_serve(agent, c.queue, c.needs))
-            busy = agent.state in ("busy", "reserved", "wrap_up")
-            agents.append(AgentView(agent.agent_id, skills,
-                                    busy_since=(agent.state_since or now) if busy else None))
-        return QueueSnapshot(now=now, waiting=waiting, agents=tuple(agents)), keys
+            since = agent.state_since or now
+            if agent.state in ("busy", "reserved"):
+                agents.append(AgentView(agent.agent_id, skills, busy_since=since))
+            else:  # available or wrapping up: freed when the last call ended
+                freed = since if agent.state == "wrap_up" else (agent.idle_since or since)
+                agents.append(AgentView(agent.agent_id, skills, idle_since=freed))
+        snapshot = QueueSnapshot(now=now, waiting=waiting, agents=tuple(agents))
+        self._cached = (now, snapshot, keys, raw_agents)
+        return snapshot, keys
 
     def for_call(self, call_id: str, now: float) -> tuple[float, float, float] | None:
-
+        self.sync()
         snapshot, keys = self._snapshot(now)
+        if call_id not in keys:
+            snapshot, keys = self._snapshot(now, fresh=True)  # joined within the cache period
         key = keys.get(call_id)
         if key is None:
             return None
         if not any(key in agent.skills for agent in snapshot.agents):
             return None  # nobody on shift can take it: no number is better than a made-up one
         call = next(w for w in snapshot.waiting if w.call_id == call_id)
-        guess = self.estimator.estimate(snapshot, call)
+        guess = self.estimator.estimate(replace(snapshot, now=now), call)
         return guess.expected_s, guess.low_s, guess.high_s
 
     def for_queue(self, queue: str, now: float) -> tuple[float, float, float] | None:
         """What a caller joining ``queue`` now (no special skills) would be told."""
         from queueing.wait_time import WaitingCall
 
+        self.sync()
         snapshot, _ = self._snapshot(now)
+        assert self._cached is not None  # just filled
         key = _skill_key(queue, {})
         call = WaitingCall("__new__", key, 0, now)
-        agents = [a for a in self.store.agents()
+        agents = [a for a in self._cached[3]
                   if a.state not in ("offline", "paused") and a.serves(queue)]
         if not agents:
             return None
-        snapshot = type(snapshot)(now=now, waiting=snapshot.waiting + (call,),
-                                  agents=tuple(type(v)(v.agent_id, v.skills | {key},
-                                                       v.busy_since) for v in snapshot.agents
-                                               if any(v.agent_id == a.agent_id for a in agents)))
-        guess = self.estimator.estimate(snapshot, call)
+        serving = {a.agent_id for a in agents}
+        views = tuple(replace(v, skills=v.skills | {key}) for v in snapshot.agents
+                      if v.agent_id in serving)
+        guess = self.estimator.estimate(
+            replace(snapshot, now=now, waiting=snapshot.waiting + (call,), agents=views), call)
         return guess.expected_s, guess.low_s, guess.high_s

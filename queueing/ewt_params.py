@@ -1,23 +1,41 @@
 """Committed constants of the state-dependent wait estimator.
 
-Fitted by ``ivr bench ewt --trace shared/data/callcenter-1999-01.tsv --tune`` on days
-1-15 of January 1999 only (data: "Anonymous Bank" call-center trace, organised by
-Ilan Guedj and Avi Mandelbaum, Technion); the benchmark scores on the other days.
+The model (boosted trees for the median wait and the range's ratios) is data:
+``ewt_model.json`` beside this module, written by ``ivr bench ewt --trace
+shared/data/callcenter-1999-01.tsv --tune --save-model queueing/ewt_model.json``,
+fitted on days 1-15 of January 1999 only (data: "Anonymous Bank" call-center trace,
+organised by Ilan Guedj and Avi Mandelbaum, Technion); the benchmark scores on the
+other days. The file also records the range's tail level the fit chose.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from queueing.wait_time import StateParams
 
 TUNED_ON = "callcenter-1999-01.tsv days 1-15"
 ON_SHIFT_S = 1200.0
 """An agent counts as on shift for this long after they were last seen starting or ending a call."""
+MODEL_PATH = Path(__file__).with_name("ewt_model.json")
 
-STATE_PARAMS = StateParams(
-    # FEATURES: one, ql_busy, ql_shift, les, hol, recent_wait, ahead_per_agent
-    weights=(12.1795, -0.1179, 0.35, 0.0836, 0.1683, 0.1563, 36.6625),
-    edges=(28.8, 39.9, 56.2, 83.2),
-    low_ratio=(0.2213, 0.1999, 0.2496, 0.2529, 0.3493),
-    high_ratio=(3.6676, 3.2782, 2.8495, 2.51, 2.1065),
-    floor_s=5.0,
-)
+
+def model_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def saved_model() -> dict[str, Any]:
+    """The committed file as written by ``--save-model`` (parameters, tuning days, range level)."""
+    data: dict[str, Any] = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    return data
+
+
+@lru_cache(maxsize=1)
+def state_params() -> StateParams:
+    """The committed parameters, read once per process."""
+    return StateParams.from_dict(saved_model())

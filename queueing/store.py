@@ -336,9 +336,10 @@ class QueueStore:
             out[queue] = (count + int(raw[2 * n]), oldest)
         return out
 
-    def events(self, after: str = "$", block_ms: int = 1000,
+    def events(self, after: str = "$", block_ms: int | None = 1000,
                count: int = 100) -> list[tuple[str, dict[str, str]]]:
-        """Router events after stream id ``after`` (waits up to ``block_ms``)."""
+        """Router events after stream id ``after`` (waits up to ``block_ms``; None: returns
+        at once)."""
         out = self.redis.xread({self._k("events"): after}, count=count, block=block_ms)
         if not out:
             return []

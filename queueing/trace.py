@@ -242,6 +242,14 @@ def _events(calls: Iterable[TraceCall]) -> list[tuple[float, int, int, TraceCall
     return events
 
 
+def _view(agent: str, skills: set[str], busy: tuple[float, str] | None,
+          last_seen: float) -> AgentView:
+    """An agent on shift: busy since their call started, else free since it ended."""
+    if busy is not None:
+        return AgentView(agent, frozenset(skills), busy_since=busy[0], serving=busy[1])
+    return AgentView(agent, frozenset(skills), idle_since=last_seen)
+
+
 def replay(calls: Iterable[TraceCall], estimators: Mapping[str, Estimator],
            on_shift_s: float = 1200.0,
            progress: Callable[[int, int], None] | None = None) -> Iterator[Prediction]:
@@ -289,7 +297,7 @@ def replay(calls: Iterable[TraceCall], estimators: Mapping[str, Estimator],
                 e.observe_arrival(c.skill, t, c.priority)
             me = WaitingCall(str(c.row), c.skill, c.priority, t)
             waiting[c.row] = me
-            agents = tuple(AgentView(a, frozenset(skills.get(a, ())), *busy.get(a, (None, None)))
+            agents = tuple(_view(a, skills.get(a, set()), busy.get(a), seen)
                            for a, seen in last_seen.items()
                            if a in busy or seen >= t - on_shift_s)
             snap = QueueSnapshot(t, tuple(waiting.values()), agents)

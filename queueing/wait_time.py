@@ -5,7 +5,8 @@ The live queue (and ``ivr bench ewt``) describes the moment of a prediction as a
 are busy -- and tells an estimator what happens through ``observe_*`` hooks (a caller
 joins, starts service after waiting, ends service, hangs up). Estimators learn only
 from those hooks, so they can never see the future; their learnt state is a plain
-dict (``to_dict`` / ``from_dict``) the live system keeps in Redis.
+dict (``to_dict`` / ``from_dict``). Live, the hooks are fed from the router's event
+stream (``ivr.queue_adapter.LiveEstimator``).
 
 Three estimators:
 
@@ -16,10 +17,11 @@ Three estimators:
   and the recent arrival and service rates; the mean wait of a caller who waits,
   ``1 / (s*mu - lambda)``, and the exponential quantiles for the range.
 * :class:`StateEstimator` -- the project's own: queue position (priority callers who
-  overtake included), agents able to serve the skill and their recent handle times,
-  abandonment ahead, and the delay history (last to enter service, head of line),
-  combined with committed weights (:mod:`queueing.ewt_params`) and an 80% range from
-  real/predicted quantiles learnt on tuning data.
+  overtake included), the agents able to serve the skill (who just freed up, who is
+  busy since when) and the delay history (last to enter service, recent waits),
+  combined by boosted trees for the median (:mod:`queueing.ewt_features`,
+  :mod:`queueing.ewt_gbm`, committed model in :mod:`queueing.ewt_params`) and an 80%
+  range from real/predicted quantiles learnt on tuning data.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from queueing.ewt_features import FEATURES, features, pool
+from queueing.ewt_gbm import QuantileForest
+
+SHORT_TAU_S = 300.0
+"""Memory of the state estimator's short history (recent waits, calls ended)."""
 
 DEFAULT_HEAD_START_S: Mapping[int, float] = {2: 90.0}
 """Priority -> head start in seconds (the bank's trace: priority 2 jumps 1.5 minutes)."""
@@ -48,6 +56,7 @@ class AgentView:
     skills: frozenset[str]
     busy_since: float | None = None  # start of the current call; None = idle (on shift)
     serving: str | None = None  # skill of the current call, when busy and known
+    idle_since: float | None = None  # end of the last call, when idle and known
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,7 @@ class History:
         self.tau_s = tau_s
         self.sums: dict[str, dict[str, _Decayed]] = {}
         self.last_wait: dict[str, tuple[float, float]] = {}  # skill -> (waited, at)
+        self.holdtime: dict[str, float] = {}  # skill -> Asterisk's (3*old + new)/4 average
 
     def _sum(self, skill: str, key: str) -> _Decayed:
         per = self.sums.setdefault(skill, {})
@@ -139,7 +149,7 @@ class History:
         return per[key].get(now) if per and key in per else 0.0
 
     def total(self, skills: frozenset[str] | set[str], key: str, now: float) -> float:
-        return sum(self.get(s, key, now) for s in skills)
+        return sum(self.get(s, key, now) for s in sorted(skills))  # fixed order: same float sum every run
 
     def arrival(self, skill: str, now: float, priority: int = 0) -> None:
         self._sum(skill, "arrivals").add(1.0, now)
@@ -151,6 +161,7 @@ class History:
         self._sum(skill, "wait_n").add(1.0, now)
         self._sum(skill, "queue_time").add(waited_s, now)
         self.last_wait[skill] = (waited_s, now)
+        self.holdtime[skill] = (3.0 * self.holdtime.get(skill, 0.0) + waited_s) / 4.0
 
     def service_end(self, skill: str, handle_s: float, now: float) -> None:
         self._sum(skill, "handle_sum").add(handle_s, now)
@@ -168,7 +179,8 @@ class History:
     def to_dict(self) -> dict[str, Any]:
         return {"tau_s": self.tau_s,
                 "sums": {s: {k: d.dump() for k, d in per.items()} for s, per in self.sums.items()},
-                "last_wait": {s: list(v) for s, v in self.last_wait.items()}}
+                "last_wait": {s: list(v) for s, v in self.last_wait.items()},
+                "holdtime": dict(self.holdtime)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> History:
@@ -176,6 +188,7 @@ class History:
         for skill, per in data.get("sums", {}).items():
             h.sums[skill] = {k: _Decayed(h.tau_s, float(v[0]), float(v[1])) for k, v in per.items()}
         h.last_wait = {s: (float(v[0]), float(v[1])) for s, v in data.get("last_wait", {}).items()}
+        h.holdtime = {s: float(v) for s, v in data.get("holdtime", {}).items()}
         return h
 
 
@@ -253,15 +266,6 @@ def erlang_c(servers: int, offered_load: float) -> float:
     return b / (1.0 - rho + rho * b)
 
 
-def _pool(snapshot: QueueSnapshot, skill: str) -> tuple[list[AgentView], set[str]]:
-    """Agents able to serve ``skill`` and every skill those agents serve (they share them)."""
-    agents = [a for a in snapshot.agents if skill in a.skills]
-    skills = {skill}
-    for a in agents:
-        skills |= a.skills
-    return agents, skills
-
-
 class ErlangCEstimator(OnlineEstimator):
     """M/M/s over the pool of agents on shift able to serve the skill.
 
@@ -281,7 +285,7 @@ class ErlangCEstimator(OnlineEstimator):
 
     def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate:
         now = snapshot.now
-        agents, skills = _pool(snapshot, call.skill)
+        agents, skills = pool(snapshot, call.skill)
         s = max(1, len(agents))
         lam = self.history.total(skills, "arrivals", now) / self.history.tau_s
         aht = self.history.mean(skills, "handle_sum", now, self.default_handle_s)
@@ -301,99 +305,96 @@ class ErlangCEstimator(OnlineEstimator):
         return cls(History.from_dict(data["history"]))
 
 
-FEATURES = ("one", "ql_busy", "ql_shift", "les", "hol", "recent_wait", "ahead_per_agent")
-
-
-def features(snapshot: QueueSnapshot, call: WaitingCall, history: History,
-             default_handle_s: float = 180.0) -> tuple[float, ...]:
-    """The state-dependent estimator's inputs, in the order of :data:`FEATURES`."""
-    now = snapshot.now
-    agents, skills = _pool(snapshot, call.skill)
-    busy = sum(1 for a in agents if a.busy_since is not None)
-    mine = snapshot.rank(call)
-    ahead = [w for w in snapshot.waiting if w.call_id != call.call_id
-             and w.skill in skills and snapshot.rank(w) <= mine]
-    aht = history.mean(skills, "handle_sum", now, default_handle_s)
-    # callers with a bigger head start who arrive during the wait overtake
-    lead = max((h - snapshot.head_start_s.get(call.priority, 0.0)
-                for h in snapshot.head_start_s.values()), default=0.0)
-    prio_rate = history.total(skills, "prio_arrivals", now) / history.tau_s
-    queue_time = history.total(skills, "queue_time", now)
-    theta = history.total(skills, "abandons", now) / queue_time if queue_time > 60 else 0.0
-
-    def ql(servers: int) -> float:
-        mu = max(1, servers) / aht
-        w = 0.0
-        for _ in range(2):
-            n = len(ahead) + prio_rate * min(w, lead) if lead > 0 else float(len(ahead))
-            whole = int(n)
-            w = sum(1.0 / (mu + i * theta) for i in range(whole + 1))
-            w += (n - whole) / (mu + (whole + 1) * theta)
-        return w
-
-    last = history.last_wait.get(call.skill)
-    pool_last = max((history.last_wait[s] for s in skills if s in history.last_wait),
-                    key=lambda v: v[1], default=None)
-    if last is None or (pool_last is not None and pool_last[1] - last[1] > 600):
-        last = pool_last
-    les = last[0] if last is not None else 0.0
-    hol = max((now - w.entered_at for w in ahead), default=0.0)
-    recent = history.mean(skills, "wait_sum", now, les)
-    return (1.0, ql(busy), ql(len(agents)), les, hol, recent, len(ahead) / max(1, busy))
-
-
 @dataclass(frozen=True)
 class StateParams:
-    """The committed constants of :class:`StateEstimator` (``ivr bench ewt --tune``)."""
+    """The committed model of :class:`StateEstimator` (``ivr bench ewt --tune``)."""
 
-    weights: tuple[float, ...]  # one per FEATURES entry, fitted for least absolute error
+    median: QuantileForest  # boosted trees for the median wait over ewt_features.FEATURES
     edges: tuple[float, ...]  # predicted-wait bin edges (seconds), ascending
-    low_ratio: tuple[float, ...]  # per bin (len(edges)+1): 10% quantile of real/predicted
-    high_ratio: tuple[float, ...]  # per bin: 90% quantile of real/predicted
+    low_ratio: tuple[float, ...]  # per bin (len(edges)+1): low quantile of real/predicted
+    high_ratio: tuple[float, ...]  # per bin: high quantile of real/predicted
     floor_s: float = 5.0
 
+    def __post_init__(self) -> None:
+        if self.median.n_features != len(FEATURES):
+            raise ValueError(f"StateParams needs a model over {len(FEATURES)} features "
+                             f"({', '.join(FEATURES)}), got {self.median.n_features}")
+        if not len(self.low_ratio) == len(self.high_ratio) == len(self.edges) + 1:
+            raise ValueError("StateParams needs one low and one high ratio per bin (edges + 1)")
+
     def to_dict(self) -> dict[str, Any]:
-        return {"weights": list(self.weights), "edges": list(self.edges),
-                "low_ratio": list(self.low_ratio), "high_ratio": list(self.high_ratio),
-                "floor_s": self.floor_s}
+        return {"features": list(FEATURES), "median": self.median.to_dict(),
+                "edges": list(self.edges), "low_ratio": list(self.low_ratio),
+                "high_ratio": list(self.high_ratio), "floor_s": self.floor_s}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StateParams:
-        return cls(tuple(map(float, d["weights"])), tuple(map(float, d["edges"])),
+        if list(d.get("features", FEATURES)) != list(FEATURES):
+            raise ValueError("the saved model was fitted on other features; re-run "
+                             "`ivr bench ewt --tune --save-model FILE`")
+        return cls(QuantileForest.from_dict(d["median"]), tuple(map(float, d["edges"])),
                    tuple(map(float, d["low_ratio"])), tuple(map(float, d["high_ratio"])),
                    float(d.get("floor_s", 5.0)))
 
 
-class StateEstimator(OnlineEstimator):
+class FeatureEstimator(OnlineEstimator):
+    """Base of estimators that read :func:`queueing.ewt_features.features`: keeps, beside
+    the base class's half-hour ``history``, the five-minute ``short`` memory."""
+
+    def __init__(self, history: History | None = None, short: History | None = None) -> None:
+        super().__init__(history)
+        self.short = short or History(SHORT_TAU_S)
+
+    def features(self, snapshot: QueueSnapshot, call: WaitingCall) -> tuple[float, ...]:
+        return features(snapshot, call, self.history, self.short)
+
+    def observe_arrival(self, skill: str, now: float, priority: int = 0) -> None:
+        super().observe_arrival(skill, now, priority)
+        self.short.arrival(skill, now, priority)
+
+    def observe_service_start(self, skill: str, waited_s: float, now: float) -> None:
+        super().observe_service_start(skill, waited_s, now)
+        self.short.service_start(skill, waited_s, now)
+
+    def observe_service_end(self, skill: str, handle_s: float, now: float) -> None:
+        super().observe_service_end(skill, handle_s, now)
+        self.short.service_end(skill, handle_s, now)
+
+    def observe_abandon(self, skill: str, waited_s: float, now: float) -> None:
+        super().observe_abandon(skill, waited_s, now)
+        self.short.abandon(skill, waited_s, now)
+
+
+class StateEstimator(FeatureEstimator):
     """The project's estimator: the queue's state and its recent history, combined.
 
-    Queue-length estimates (position with overtaking priority callers and
-    abandonment ahead, served by the busy / on-shift agents able to take the skill at
-    their recent handle time) and delay-history estimates (last to enter service,
-    head of line, recent mean wait) are weighted by :class:`StateParams`; the range
-    scales the estimate by the real/predicted quantiles seen at that level.
+    The median wait comes from boosted trees (:mod:`queueing.ewt_gbm`) over
+    :func:`queueing.ewt_features.features` -- queue ahead with overtaking priority
+    callers, the pool of agents sharing the skill, who just freed up or started, and
+    the delay history. The 80% range scales the median by the real/predicted quantiles
+    seen at that level on the tuning days.
     """
 
     name = "state"
 
-    def __init__(self, params: StateParams, history: History | None = None) -> None:
-        super().__init__(history)
-        if len(params.weights) != len(FEATURES):
-            raise ValueError(f"StateParams needs {len(FEATURES)} weights ({', '.join(FEATURES)})")
+    def __init__(self, params: StateParams, history: History | None = None,
+                 short: History | None = None) -> None:
+        super().__init__(history, short)
         self.params = params
 
     def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate:
-        x = features(snapshot, call, self.history)
         p = self.params
-        total = max(p.floor_s, sum(w * v for w, v in zip(p.weights, x)))
+        total = max(p.floor_s, p.median.predict_one(self.features(snapshot, call)))
         k = sum(1 for e in p.edges if total >= e)
         waited = max(0.0, snapshot.now - call.entered_at)
         return WaitEstimate(max(0.0, total - waited), max(0.0, total * p.low_ratio[k] - waited),
                             max(0.0, total * p.high_ratio[k] - waited))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"params": self.params.to_dict(), "history": self.history.to_dict()}
+        return {"params": self.params.to_dict(), "history": self.history.to_dict(),
+                "short": self.short.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StateEstimator:
-        return cls(StateParams.from_dict(data["params"]), History.from_dict(data["history"]))
+        return cls(StateParams.from_dict(data["params"]), History.from_dict(data["history"]),
+                   History.from_dict(data["short"]) if "short" in data else None)

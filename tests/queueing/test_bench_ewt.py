@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.cli import cli
+from queueing.wait_time import StateParams
 
 CONTRACT = {"calls", "mae_seconds", "asterisk_mae_seconds", "erlang_c_mae_seconds",
             "coverage_80", "skipped", "range_mean_width_s", "per_skill", "busiest_hour",
@@ -18,10 +19,11 @@ CONTRACT = {"calls", "mae_seconds", "asterisk_mae_seconds", "erlang_c_mae_second
 
 @pytest.fixture()
 def sliced(trace_path: Path, tmp_path: Path) -> Path:
-    """Days 3 (tuning) and 17 (held out) of the real trace, plus two broken rows."""
+    """Days 3, 4 (tuning) and 17 (held out) of the real trace, plus two broken rows."""
     with trace_path.open(newline="") as fh:
         lines = fh.read().split("\r\n")
-    keep = [lines[0]] + [l for l in lines[1:] if "\t990103\t" in l or "\t990117\t" in l]
+    keep = [lines[0]] + [l for l in lines[1:]
+                         if any(f"\t9901{d:02d}\t" in l for d in (3, 4, 17))]
     keep.insert(5, "AA0101\t1\tbroken")
     keep.insert(9, keep[8].replace("\t990103\t", "\t99013x\t"))
     out = tmp_path / "slice.tsv"
@@ -43,7 +45,7 @@ def test_sliced_trace_prints_the_contract(sliced: Path) -> None:
     data = run("--trace", str(sliced))
     assert CONTRACT <= set(data)
     assert data["skipped"] == 2
-    assert data["calls"] == data["holdout"]["calls"] + data["tuning_days"]["calls"] > 500
+    assert data["calls"] == data["holdout"]["calls"] + data["tuning_days"]["calls"] > 1500
     assert 0.0 <= data["coverage_80"] <= 1.0
     assert data["mae_seconds"] > 0 and data["asterisk_mae_seconds"] > 0
     assert data["ratio_vs_asterisk"] == pytest.approx(
@@ -53,14 +55,40 @@ def test_sliced_trace_prints_the_contract(sliced: Path) -> None:
     assert data["busiest_hour"]["calls"] <= data["calls"]
 
 
-def test_tune_refits_on_the_tuning_days_only(sliced: Path) -> None:
+def test_tune_refits_on_the_tuning_days_only(sliced: Path, tmp_path: Path) -> None:
     default = run("--trace", str(sliced), "--quiet")
-    tuned = run("--trace", str(sliced), "--tune", "--tune-days", "1-15", "--quiet")
+    saved = tmp_path / "model.json"
+    tuned = run("--trace", str(sliced), "--tune", "--tune-days", "1-15", "--quiet",
+                "--save-model", str(saved))
     assert tuned["params"]["tuned_on"] == "this run, days 1-15"
-    assert len(tuned["params"]["weights"]) == len(default["params"]["weights"])
-    assert tuned["params"]["weights"] != default["params"]["weights"]
+    assert tuned["params"]["features"] == default["params"]["features"]
+    assert tuned["params"]["model_sha256"] != default["params"]["model_sha256"]
+    assert 0 < tuned["params"]["range_level"] < 0.5
     # Asterisk has nothing to tune: identical whatever the parameters
     assert tuned["asterisk_mae_seconds"] == default["asterisk_mae_seconds"]
+    # the saved model is the one the run used, and loads as the estimator's parameters
+    model = json.loads(saved.read_text())
+    assert model["tuned_on"] == "slice.tsv days 1-15" and model["range_level"] == tuned["params"]["range_level"]
+    params = StateParams.from_dict(model)
+    assert tuned["params"]["edges"] == list(params.edges)
+    # the held-out day does not move the fit: tuning without it gives the same model
+    no_17 = tmp_path / "no17.tsv"
+    no_17.write_text("".join(l for l in sliced.read_text().splitlines(keepends=True)
+                             if "\t990117\t" not in l))
+    again = run("--trace", str(no_17), "--tune", "--quiet")
+    assert again["params"]["model_sha256"] == tuned["params"]["model_sha256"]
+
+
+def test_save_model_needs_tune(sliced: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["bench", "ewt", "--trace", str(sliced),
+                                      "--save-model", str(tmp_path / "m.json")])
+    assert result.exit_code == 2 and "--tune" in result.output
+
+
+def test_tuning_on_too_few_days_is_explained(sliced: Path) -> None:
+    result = CliRunner().invoke(cli, ["bench", "ewt", "--trace", str(sliced), "--tune",
+                                      "--tune-days", "3", "--quiet"])
+    assert result.exit_code == 2 and "too little to fit" in result.output
 
 
 def test_bad_options_are_explained(sliced: Path, tmp_path: Path) -> None:

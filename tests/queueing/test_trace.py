@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from queueing.ewt_params import STATE_PARAMS
+from queueing.ewt_params import state_params
 from queueing.trace import COLUMNS, Outcome, TraceCall, TraceError, parse_lines, parse_trace, replay
 from queueing.wait_time import (
     AsteriskEstimator,
@@ -135,10 +135,12 @@ def test_replay_shows_queue_ahead_and_agents_on_shift() -> None:
     assert set(agents) == {"ANA", "BEN"}  # CAL not seen yet; BEN idle since 9:02, on shift
     assert agents["ANA"].busy_since is not None and agents["ANA"].serving == "NE"
     assert agents["BEN"].busy_since is None and agents["BEN"].skills == frozenset({"PS"})
+    assert agents["BEN"].idle_since == rep.calls[1].service_end  # free since 9:02
+    assert agents["ANA"].idle_since is None
 
 
 def _predictions(calls: list[TraceCall]) -> dict[str, dict[str, WaitEstimate]]:
-    ests = {"state": StateEstimator(STATE_PARAMS), "asterisk": AsteriskEstimator(),
+    ests = {"state": StateEstimator(state_params()), "asterisk": AsteriskEstimator(),
             "erlang_c": ErlangCEstimator()}
     return {p.call.call_id + "@" + str(p.call.row): p.estimates for p in replay(calls, ests)}
 

@@ -7,7 +7,9 @@ import math
 
 import pytest
 
-from queueing.ewt_params import STATE_PARAMS
+from queueing.ewt_features import FEATURES
+from queueing.ewt_gbm import QuantileForest
+from queueing.ewt_params import state_params
 from queueing.wait_time import (
     AgentView,
     AsteriskEstimator,
@@ -19,7 +21,6 @@ from queueing.wait_time import (
     StateParams,
     WaitingCall,
     erlang_c,
-    features,
 )
 
 
@@ -80,17 +81,8 @@ def _history() -> History:
     return h
 
 
-def test_state_features_count_priority_callers_ahead() -> None:
-    h = _history()
-    plain = features(*_snap(2, 4), h)
-    with_vip = features(*_snap(2, 4, prio_ahead=True), h)
-    assert with_vip[-1] == pytest.approx(3 / 4)  # ahead per busy agent
-    assert plain[-1] == pytest.approx(2 / 4)
-    assert with_vip[1] > plain[1]  # queue-length estimate grows
-
-
 def test_state_estimator_grows_with_queue_and_round_trips() -> None:
-    est = StateEstimator(STATE_PARAMS, _history())
+    est = StateEstimator(state_params(), _history())
     waits = [est.estimate(*_snap(n, 4)).expected_s for n in (0, 3, 8)]
     assert waits[0] < waits[1] < waits[2]
     e = est.estimate(*_snap(3, 4))
@@ -100,9 +92,45 @@ def test_state_estimator_grows_with_queue_and_round_trips() -> None:
     assert clone.estimate(*_snap(3, 4)) == e
 
 
+def test_state_estimator_announces_less_once_the_caller_has_waited() -> None:
+    est = StateEstimator(state_params(), _history())
+    snap, me = _snap(3, 4)
+    fresh = est.estimate(snap, me)
+    later = QueueSnapshot(snap.now + 30.0, snap.waiting, snap.agents)
+    moved = est.estimate(later, me)
+    assert moved.expected_s < fresh.expected_s
+
+
+def _constant_model(value: float, n: int = len(FEATURES)) -> QuantileForest:
+    return QuantileForest(0.5, value, (), n)
+
+
 def test_state_params_must_match_features() -> None:
-    with pytest.raises(ValueError, match="weights"):
-        StateEstimator(StateParams((1.0,), (), (0.5,), (2.0,)))
+    with pytest.raises(ValueError, match="features"):
+        StateParams(_constant_model(30.0, n=3), (), (0.5,), (2.0,))
+    with pytest.raises(ValueError, match="ratio per bin"):
+        StateParams(_constant_model(30.0), (10.0,), (0.5,), (2.0,))
+    saved = StateParams(_constant_model(30.0), (), (0.5,), (2.0,)).to_dict()
+    saved["features"] = ["ahead"]
+    with pytest.raises(ValueError, match="--tune"):
+        StateParams.from_dict(saved)
+
+
+def test_state_range_scales_the_median_by_the_bin_ratios() -> None:
+    params = StateParams(_constant_model(60.0), (50.0,), (0.9, 0.5), (1.1, 2.0))
+    snap, me = _snap(0, 1)
+    e = StateEstimator(params).estimate(snap, me)
+    assert (e.expected_s, e.low_s, e.high_s) == (60.0, 30.0, 120.0)  # 60 s is in the 2nd bin
+    floor = StateEstimator(StateParams(_constant_model(-8.0), (), (0.5,), (2.0,)))
+    assert floor.estimate(snap, me) == type(e)(5.0, 2.5, 10.0)  # never below floor_s
+
+
+def test_history_keeps_asterisks_average_per_skill() -> None:
+    h = History()
+    h.service_start("PS", 40.0, 100.0)
+    h.service_start("PS", 80.0, 200.0)
+    assert h.holdtime["PS"] == 27.5  # the same arithmetic as AsteriskEstimator
+    assert History.from_dict(json.loads(json.dumps(h.to_dict()))).holdtime == {"PS": 27.5}
 
 
 def test_history_forgets() -> None:
