@@ -62,10 +62,13 @@ def build_components(settings: Settings, client: redis.Redis) -> dict[str, Any]:
         from ivr.queue_adapter import LiveEstimator, QueueAdapter
 
         rules = None
-        if settings.queues_file:
+        # The admin page keeps the rules in <IVR_DATA_DIR>/queues.yaml when
+        # IVR_QUEUES_FILE is not set (ivr.web.queues_views): load that one too.
+        queues_file = settings.queues_file or settings.data_dir / "queues.yaml"
+        if settings.queues_file or queues_file.is_file():
             from queueing.rules import load_rules
 
-            rules = load_rules(settings.queues_file)  # RulesError names the file and key
+            rules = load_rules(queues_file)  # RulesError names the file and key
         store = queue_store.QueueStore(client, rules=rules)
         estimator = LiveEstimator(store)
         components["queue"] = store

@@ -12,6 +12,12 @@ Jinja with a little vanilla JavaScript (no build step). Views are split by area:
     agent_views.py      /agent and its JSON helper
     dashboard_views.py  /dashboard and its JSON snapshot
     admin_views.py      /admin/agents: agents' skills, capacity, queues
+    versioned.py        versions of lines.yaml and the queue rules (draft, publish)
+    lines_admin.py      lines.yaml <-> the line form (hours, holidays)
+    lines_views.py      /admin/lines...
+    queues_admin.py     queue rules YAML <-> the queue form
+    queues_views.py     /admin/queues...
+    throttle.py         login attempts counted in Redis (per account, per address)
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from ivr.web import (  # noqa: F401  (each module adds its routes to bp)
     auth_views,
     dashboard_views,
     flow_views,
+    lines_views,
+    queues_views,
 )
 from ivr.web.session import install
 

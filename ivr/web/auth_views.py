@@ -28,6 +28,7 @@ from ivr.web.session import (
     log_out,
     safe_next,
 )
+from ivr.web.throttle import LoginThrottle
 
 MAX_FIELD = 200
 #: Pages each role may be sent back to after logging in (admins: any).
@@ -88,15 +89,30 @@ def login_post() -> Any:
     password = request.form.get("password", "")[:MAX_FIELD]
     target = safe_next(request.form.get("next"))
     database = current().components.get("database")
+    throttle = LoginThrottle(current().redis)
+    address = request.remote_addr or "unknown"
+    lock = throttle.locked(name, address)
+    if lock is not None:
+        return _locked(lock.minutes, name, target)
     found = database.users.verify_password(name, password) if database and name else None
     if database is None or found is None:
+        lock = throttle.failed(name, address)
+        if lock is not None:
+            return _locked(lock.minutes, name, target)
         return render_template("web/login.html", next=target or "", error=t("login_failed"),
                                username=name), 401
+    throttle.succeeded(name)
     user = log_in(found.name, found.role, found.agent_id)
     database.audit.write(found.name, "web.login", "user", str(found.id))
     if target and (user.role == "admin" or target.startswith(ROLE_PATHS.get(user.role, ()))):
         return redirect(target)
     return redirect(home_for(user))
+
+
+def _locked(minutes: int, name: str, target: str | None) -> Any:
+    answer = render_template("web/login.html", next=target or "", username=name,
+                             error=t("too_many_attempts", n=minutes))
+    return answer, 429, {"Retry-After": str(minutes * 60)}
 
 
 @bp.post("/logout")

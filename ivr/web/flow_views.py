@@ -15,11 +15,12 @@ from ivr.web import bp
 from ivr.web.flow_admin import MAX_TEXT, FlowAdmin, FlowAdminError
 from ivr.web.graph import svg
 from ivr.web.i18n import strings, t
+from ivr.web.prompt_edit import apply_edits
 from ivr.web.session import json_view, page, require_user
 
 JS_STRINGS = ("valid", "problems", "saved", "published_ok", "sim_node", "sim_ended",
               "missing", "error", "not_publishable", "unchanged_version", "rollback",
-              "published", "draft", "open", "publish")
+              "published", "draft", "open", "publish", "prompts_saved")
 
 
 def admin() -> FlowAdmin:
@@ -99,6 +100,25 @@ def flow_save(flow_id: str) -> Any:
     user = require_user()
     number = admin().save_draft(flow_id, _text(), user.name)
     return jsonify(version=number, message=t("saved", n=number)), 201
+
+
+@bp.post("/admin/flows/<flow_id>/prompts")
+@json_view("admin")
+def flow_prompts_save(flow_id: str) -> Any:
+    """The prompts table's edits applied to the draft text, checked, saved as a draft."""
+    user = require_user()
+    body = request.get_json(silent=True) or {}
+    edits = body.get("edits") if isinstance(body, dict) else None
+    if not isinstance(edits, list) or not all(isinstance(e, dict) for e in edits):
+        raise FlowAdminError('send {"text": ..., "edits": [{"node", "key", "lang", "value"}]}')
+    fa = admin()
+    text = apply_edits(_text(), edits)
+    problems = fa.check(flow_id, text)
+    if problems:
+        return jsonify(error="problems", text=text, problems=problems,
+                       detail=f"line {problems[0]['line']}: {problems[0]['message']}"), 400
+    number = fa.save_draft(flow_id, text, user.name)
+    return jsonify(text=text, version=number, message=t("prompts_saved", n=number)), 201
 
 
 @bp.post("/admin/flows/<flow_id>/versions/<int:number>/publish")

@@ -11,7 +11,9 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -69,7 +71,9 @@ def page(browser: object) -> Iterator[object]:
     def on_response(response: object) -> None:
         status, url = response.status, response.url  # type: ignore[attr-defined]
         # A call's record is 404 until the worker files it; the console waits for it.
-        if status >= 400 and not (status == 404 and "/api/calls/" in url):
+        # A form refused with its errors shown next to the fields is a 400 by design.
+        form_refused = status == 400 and re.search(r"/admin/(lines|queues)\b", url)
+        if status >= 400 and not (status == 404 and "/api/calls/" in url) and not form_refused:
             errors.append(f"{status} {url}")
 
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -141,6 +145,9 @@ def test_admin_edits_checks_simulates_and_publishes(server: str, page: object, w
     tab.get_by_label("Teclas").fill("2")  # type: ignore[attr-defined]
     tab.get_by_role("button", name="Pulsar").click()  # type: ignore[attr-defined]
     log = tab.locator("#sim-log")  # type: ignore[attr-defined]
+    expect(log).to_contain_text("nos ayuda a mejorar")  # the closing survey: decline it
+    tab.get_by_label("Teclas").fill("2")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Pulsar").click()  # type: ignore[attr-defined]
     expect(log).to_contain_text(NEW_GOODBYE)  # the draft, not the published flow
     expect(log).to_contain_text("Llamada terminada")
     tab.locator("#sim-h").scroll_into_view_if_needed()  # type: ignore[attr-defined]
@@ -153,7 +160,7 @@ def test_admin_edits_checks_simulates_and_publishes(server: str, page: object, w
     # A call placed the way Twilio places it now follows the new version.
     call = Simulator(server, "test-token").call(from_="+34699000111",
                                                 to="+34930001000").start()
-    call.press("1").press("*").press("3").press("2")
+    call.press("1").press("*").press("3").press("2").press("2")  # no to the survey
     assert call.ended and call.heard(NEW_GOODBYE)
     expect(tab.locator("#versions tbody tr").first).to_contain_text("publicada")  # type: ignore[attr-defined]
 
@@ -192,7 +199,9 @@ def test_agent_gets_a_routed_call_with_its_screen_pop(server: str, page: object,
     expect(tab.locator("#state")).to_have_text("En llamada")  # type: ignore[attr-defined]
     tab.get_by_role("button", name="Terminar llamada").click()  # type: ignore[attr-defined]
     expect(tab.locator("#wrapup")).to_be_visible()  # type: ignore[attr-defined]
-    call.queue_outcome("bridged", talk=40)  # Twilio: the caller talked, then hung up
+    call.queue_outcome("bridged", talk=40)  # Twilio: the caller talked to the agent
+    assert call.heard("nos ayuda a mejorar"), call.transcript()  # the survey is offered
+    call.hangup()  # the caller does not answer it
     assert call.ended
     run_jobs(redis_url)  # the call is filed and summarised, as on a server
     summary = tab.get_by_label("Resumen")  # type: ignore[attr-defined]
@@ -236,3 +245,150 @@ def test_dashboard_shows_the_queue_changing(server: str, page: object, web_app: 
     shot(tab, shots, "dashboard.png")
     call.hangup()
     expect(row.locator(".waiting")).to_have_text("0")
+
+
+def _madrid_now() -> datetime:
+    return datetime.now(ZoneInfo("Europe/Madrid"))
+
+
+def test_history_charts_show_the_filed_calls(server: str, page: object, web_app: Flask,
+                                             job_env: None, redis_url: str,
+                                             shots: Path) -> None:
+    """Three real calls through the webhooks, filed by the worker's job, then charted."""
+    expect = playwright_api.expect
+    simulator = Simulator(server, "test-token")
+    for caller in ("+34699000201", "+34699000202"):  # hang up at the language menu
+        simulator.call(from_=caller, to="+34930001000").start().hangup()
+    third = simulator.call(from_="+34699000203", to="+34930001000").start().press("1")
+    assert not third.ended, third.transcript()
+    third.hangup()
+    run_jobs(redis_url)  # the finalize jobs file the three calls, as the RQ worker does
+    admin = {"Authorization": "Bearer admin-secret"}
+    today = datetime.now(UTC).date().isoformat()  # the page asks for UTC days too
+    report = requests.get(f"{server}/api/reports/kpis", headers=admin, timeout=10,
+                          params={"from": today, "to": today, "by": "day"}).json()
+    day = next(r for r in report["rows"] if r["group"] == "day" and r["key"] == today)
+    assert day["calls"] == 3
+    menu = next(s for s in report["funnel"] if s["node"] == "choose_language")
+    assert (menu["flow"], menu["reached"], menu["dropped"]) == ("demo", 3, 2)
+    later = [s for s in report["funnel"] if s["node"] != "choose_language" and s["dropped"]]
+    assert sum(s["dropped"] for s in later) == 1
+
+    tab: object = page
+    log_in(tab, server, "sergi")
+    bar = tab.locator("#h-day .bar", has_text=today)  # type: ignore[attr-defined]
+    expect(bar).to_have_count(1)
+    expect(bar.locator("span").last).to_have_text("3")
+    funnel = tab.locator("#h-funnel .bar", has_text="demo · choose_language (3)")  # type: ignore[attr-defined]
+    expect(funnel.locator("span").last).to_have_text("2")
+    tab.locator("#history-h").scroll_into_view_if_needed()  # type: ignore[attr-defined]
+    shot(tab, shots, "dashboard-history.png")
+
+
+def _hours_excluding(now: datetime) -> str:
+    """An opening range today that does not include ``now`` (nor crosses midnight)."""
+    start = (now.hour + 2) % 24
+    return f"{start:02d}:00-{start:02d}:59"
+
+
+def _call_hears_closed(server: str) -> bool:
+    call = Simulator(server, "test-token").call(from_="+34699000300", to="+34930001000")
+    call.start().press("1")  # Spanish, then the flow checks the line's hours
+    closed = call.heard("En este momento estamos cerrados")
+    call.hangup()
+    return closed
+
+
+DAY_LABELS = ("Lunes", "Martes", "Miércoles", "Jueves", "Viernes", "Sábado", "Domingo")
+
+
+def test_admin_changes_business_hours_and_new_calls_follow(server: str, page: object,
+                                                          web_app: Flask, flows_dir: Path,
+                                                          shots: Path) -> None:
+    expect = playwright_api.expect
+    tab: object = page
+    log_in(tab, server, "ana")
+    tab.get_by_role("link", name="Líneas y horarios").click()  # type: ignore[attr-defined]
+    tab.get_by_role("link", name="Editar support").click()  # type: ignore[attr-defined]
+    flash = tab.locator("p.flash")  # type: ignore[attr-defined]
+
+    for label in DAY_LABELS:  # open all day, every day
+        tab.get_by_label(label, exact=True).fill("00:00-24:00")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Guardar y publicar").click()  # type: ignore[attr-defined]
+    expect(flash).to_contain_text("publicada")
+    assert not _call_hears_closed(server)
+
+    # A typo is shown next to its field; nothing is saved.
+    tab.get_by_label("Martes", exact=True).fill("09:00-14:00, 18:00-16:00")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Guardar borrador").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#hours_tue-error")).to_contain_text("'18:00-16:00' is not a range")  # type: ignore[attr-defined]
+    expect(tab.get_by_label("Martes", exact=True)).to_have_attribute("aria-invalid", "true")  # type: ignore[attr-defined]
+
+    # New hours that leave out the present moment, and a named holiday added in place.
+    window = _hours_excluding(_madrid_now())
+    for label in DAY_LABELS:
+        tab.get_by_label(label, exact=True).fill(window)  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Añadir un festivo").click()  # type: ignore[attr-defined]
+    tab.locator("#holiday-table tbody tr").last.locator("input[type=date]").fill("2026-12-31")  # type: ignore[attr-defined]
+    tab.locator("#holiday-table tbody tr").last.locator("input[name=holiday_name]").fill("Nochevieja")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Guardar y publicar").click()  # type: ignore[attr-defined]
+    expect(flash).to_contain_text("publicada")
+    expect(tab.get_by_label("Lunes", exact=True)).to_have_value(window)  # type: ignore[attr-defined]
+    expect(tab.locator('input[name=holiday_name][value="Nochevieja"]')).to_have_count(1)  # type: ignore[attr-defined]
+    registry = web_app.extensions["centralita"].get("flows")
+    assert not registry.line("support").hours.is_open(_madrid_now())
+    assert "- 2026-12-31  # Nochevieja" in (flows_dir / "lines.yaml").read_text("utf-8")
+    assert _call_hears_closed(server)  # the next call hears the closed message
+    tab.locator("#hours").scroll_into_view_if_needed()  # type: ignore[attr-defined]
+    shot(tab, shots, "admin-lines.png")
+
+    # Roll back to the first (shipped) version from the versions table.
+    tab.locator("table.versions tbody tr").last.get_by_role("button").click()  # type: ignore[attr-defined]
+    expect(flash).to_contain_text("publicada")
+    assert "Nochevieja" not in (flows_dir / "lines.yaml").read_text("utf-8")
+
+
+def test_admin_sets_queue_rules_applied_without_restart(server: str, page: object,
+                                                        web_app: Flask, shots: Path) -> None:
+    expect = playwright_api.expect
+    tab: object = page
+    store = web_app.extensions["centralita"].get("queue")
+    log_in(tab, server, "ana")
+    tab.get_by_role("link", name="Reglas de colas").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#queues-file")).to_contain_text("IVR_QUEUES_FILE")  # type: ignore[attr-defined]
+    new = tab.locator("#queue-new")  # type: ignore[attr-defined]
+    new.get_by_label("Nombre de la cola").fill("support")
+    new.get_by_label("Tiempo de cierre").fill("45")
+    new.get_by_label("Tras (s) 1").fill("90")
+    new.get_by_label("Desbordar a la cola 1").fill("general")
+    new.get_by_role("button", name="Añadir un paso").click()
+    new.get_by_label("Tras (s) 2").fill("600")
+    new.get_by_label("Ofrecer buzón de voz 2").select_option("yes")
+    tab.get_by_role("button", name="Guardar y publicar").click()  # type: ignore[attr-defined]
+    expect(tab.locator("p.flash")).to_contain_text("el enrutador aplica estas reglas")  # type: ignore[attr-defined]
+    support = store.rules().for_queue("support")  # live, in the running router's store
+    assert support.wrap_up_s == 45.0
+    assert [(s.after_s, s.overflow_to, s.offer_voicemail) for s in support.steps] == [
+        (90.0, "general", False), (600.0, None, True)]
+    expect(tab.locator("#queue-support")).to_be_visible()  # type: ignore[attr-defined]
+    shot(tab, shots, "admin-queues.png")
+
+
+def test_admin_edits_a_prompt_in_the_table(server: str, page: object, web_app: Flask,
+                                           flows_dir: Path) -> None:
+    expect = playwright_api.expect
+    tab: object = page
+    log_in(tab, server, "ana")
+    tab.goto(server + "/admin/flows/demo")  # type: ignore[attr-defined]
+    box = tab.get_by_label("welcome prompt ca", exact=True)  # type: ignore[attr-defined]
+    expect(box).to_have_value("Benvingut al servei d'atenció al client de Centralita.")
+    box.fill("Benvinguts a Centralita!")
+    tab.get_by_role("button", name="Guardar textos como borrador").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#status")).to_contain_text("borrador")  # type: ignore[attr-defined]
+    editor = tab.get_by_label("Editor demo")  # type: ignore[attr-defined]
+    expect(editor).to_have_value(re.compile(r'\n      ca: "Benvinguts a Centralita!"\n'))
+    expect(tab.locator("#problems li.ok")).to_be_visible()  # type: ignore[attr-defined]
+    newest = tab.locator("#versions tbody tr").first  # type: ignore[attr-defined]
+    expect(newest).to_contain_text("ana")
+    expect(newest).to_contain_text("borrador")
+    assert "Benvinguts a Centralita!" not in (flows_dir / "demo.yaml").read_text("utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flask import Flask
@@ -64,7 +65,8 @@ def test_prompts_table_flags_missing_translations(web_client: FlaskClient,
     answer = web_client.post("/admin/flows/demo/check",
                              json={"text": text.replace(catalan + "\n", "")},
                              headers={"X-CSRF-Token": token}).get_json()
-    assert '<td class="missing">' in answer["prompts_html"]
+    assert re.search(r'<td lang="ca" class="missing">\s*<strong[^>]*>falta</strong>\s*'
+                     r'<textarea[^>]*data-lang="ca"[^>]*></textarea>', answer["prompts_html"])
     assert answer["problems"], "the checker refuses a missing translation too"
 
 

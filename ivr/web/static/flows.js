@@ -192,5 +192,21 @@
   }
   new MutationObserver(showStart).observe(document.getElementById("graph"), {childList: true});
   showStart();
+
+  /* ---- the prompts table: changed boxes become a new draft of the YAML ---- */
+  document.getElementById("save-prompts").addEventListener("click", guard(async () => {
+    const edits = [...document.querySelectorAll("#prompts textarea.prompt-text")]
+      .filter((box) => box.value.trim() !== box.dataset.orig.trim())
+      .map((box) => ({node: box.dataset.node, key: box.dataset.key, lang: box.dataset.lang,
+                      value: box.value}));
+    if (!edits.length) return;
+    const result = await page("POST", `${base}/prompts`, {text: text.value, edits});
+    text.value = result.text;
+    lastSaved = {text: result.text, version: result.version};
+    drawGutter();
+    await check();
+    say(result.message, "ok");
+    await refreshVersions();
+  }));
   drawGutter();
 })();
