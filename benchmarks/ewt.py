@@ -27,7 +27,7 @@ import numpy as np
 
 from queueing import ewt_params
 from queueing.ewt_fit import FitError, collect, fit_state_params
-from queueing.trace import TraceCall, TraceError, parse_trace, replay
+from queueing.trace import Staffing, TraceCall, TraceError, parse_trace, replay
 from queueing.wait_time import (
     AsteriskEstimator,
     ErlangCEstimator,
@@ -71,12 +71,12 @@ def _progress(label: str) -> Any:
 
 
 def run(calls: Sequence[TraceCall], params: StateParams, on_shift_s: float,
-        quiet: bool = True) -> list[Scored]:
+        quiet: bool = True, staffing: Staffing = Staffing.CAUSAL) -> list[Scored]:
     ests: dict[str, OnlineEstimator] = {"state": StateEstimator(params),
                                         "asterisk": AsteriskEstimator(),
                                         "erlang_c": ErlangCEstimator()}
     out = []
-    for p in replay(calls, ests, on_shift_s, None if quiet else _progress("replay")):
+    for p in replay(calls, ests, on_shift_s, None if quiet else _progress("replay"), staffing):
         if p.call.scored:
             out.append(Scored(p.call, p.estimates))
     return out
@@ -115,9 +115,10 @@ def breakdowns(rows: Sequence[Scored]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- tuning
 
-def fit(calls: Sequence[TraceCall], on_shift_s: float, quiet: bool = True) -> tuple[StateParams, float]:
+def fit(calls: Sequence[TraceCall], on_shift_s: float, quiet: bool = True,
+        staffing: Staffing = Staffing.CAUSAL) -> tuple[StateParams, float]:
     """Fit the model and the range on ``calls`` (the tuning days only)."""
-    x, y, days = collect(calls, on_shift_s, None if quiet else _progress("features"))
+    x, y, days = collect(calls, on_shift_s, None if quiet else _progress("features"), staffing)
     say = None if quiet else (lambda step: click.echo(f"fitting: {step}...", err=True))
     try:
         return fit_state_params(x, y, days, progress=say)
@@ -148,6 +149,12 @@ def params_summary(params: StateParams) -> dict[str, Any]:
 @click.option("--on-shift-minutes", type=click.FloatRange(min=1), default=None,
               help="An agent seen within this many minutes is on shift "
                    f"[default: {ewt_params.ON_SHIFT_S / 60:g}].")
+@click.option("--staffing", type=click.Choice([s.value for s in Staffing]),
+              default=ewt_params.STAFFING, show_default=True,
+              help="Who is on shift in the replay: 'causal' = seen starting or ending a call "
+                   "within --on-shift-minutes (or busy); 'presence' = logged in, i.e. between "
+                   "the agent's first and last call of the day (the data README's shift). "
+                   "The committed model was fitted with the default; add --tune to refit.")
 @click.option("--strict", is_flag=True,
               help="Also skip rows whose unused fields are broken (customer id, IVR time).")
 @click.option("--save-model", type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -155,9 +162,10 @@ def params_summary(params: StateParams) -> dict[str, Any]:
                                  "queueing/ewt_model.json to commit it.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: float | None,
-            strict: bool, save_model: Path | None, quiet: bool) -> None:
+            staffing: str, strict: bool, save_model: Path | None, quiet: bool) -> None:
     """Score the wait estimators on a trace; print one JSON line."""
     days = parse_days(tune_days)
+    mode = Staffing(staffing)
     on_shift_s = on_shift_minutes * 60 if on_shift_minutes else ewt_params.ON_SHIFT_S
     try:
         report = parse_trace(trace_file, strict=strict)
@@ -167,11 +175,16 @@ def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: floa
         raise click.ClickException(f"{trace_file}: no usable rows ({report.skipped} skipped)")
     if save_model is not None and not tune:
         raise click.UsageError("--save-model writes what --tune fits: add --tune")
+    if (save_model is not None and mode.value != ewt_params.STAFFING
+            and save_model.resolve() == ewt_params.MODEL_PATH.resolve()):
+        raise click.UsageError(f"the committed model is read with --staffing {ewt_params.STAFFING} "
+                               "(queueing.ewt_params.STAFFING): change that constant first")
     level = None
     if tune:
         if not quiet:
             click.echo("fitting on the tuning days...", err=True)
-        params, level = fit([c for c in report.calls if c.day.day in days], on_shift_s, quiet)
+        params, level = fit([c for c in report.calls if c.day.day in days], on_shift_s, quiet,
+                            mode)
         if save_model is not None:
             saved = {"tuned_on": f"{trace_file.name} days {tune_days}", "range_level": level,
                      **params.to_dict()}
@@ -184,7 +197,10 @@ def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: floa
             raise click.ClickException(f"cannot load the committed model "
                                        f"{ewt_params.MODEL_PATH}: {exc}; re-create it with "
                                        "--tune --save-model") from None
-    rows = run(report.calls, params, on_shift_s, quiet)
+    if not tune and mode.value != ewt_params.STAFFING and not quiet:
+        click.echo(f"note: the committed model was fitted with --staffing {ewt_params.STAFFING};"
+                   " add --tune to refit it for this staffing", err=True)
+    rows = run(report.calls, params, on_shift_s, quiet, mode)
     held = [r for r in rows if r.call.day.day not in days]
     tuned = [r for r in rows if r.call.day.day in days]
     result: dict[str, Any] = {
@@ -195,7 +211,7 @@ def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: floa
         "holdout": {"days": "not " + tune_days, **summary(held), **breakdowns(held)},
         "tuning_days": {"days": tune_days, **summary(tuned)},
         "params": {"tuned_on": "this run, days " + tune_days if tune else ewt_params.TUNED_ON,
-                   "on_shift_s": on_shift_s, **params_summary(params),
+                   "staffing": mode.value, "on_shift_s": on_shift_s, **params_summary(params),
                    **({"range_level": level} if level is not None else {})},
     }
     if "callcenter-1999" in trace_file.name:

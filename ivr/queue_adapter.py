@@ -100,9 +100,15 @@ class LiveEstimator:
     """The project's state-dependent estimator over the router's live state.
 
     The snapshot holds every waiting call (its skill = queue + requirements) and every
-    agent not offline, with the skills they can serve among those waiting; an agent
-    ringing or talking is busy since that state began, one wrapping up or available is
-    "freed" since the call ended (as in the bank's trace the model was fitted on).
+    agent logged in (not offline), with the skills they can serve among those waiting --
+    the live counterpart of the replay's agents on shift (``queueing.trace.Staffing``;
+    the model was fitted with ``causal`` staffing, which on the bank's trace counts
+    nearly the same agents as the data README's login presence: 7.9 vs 8.1 per pool).
+    An agent ringing or talking (reserved, busy) is busy since that state began; one
+    wrapping up, available or paused is idle since their last call ended -- in the trace
+    an agent on a break or in after-call work is exactly an idle agent on shift who does
+    not take the next caller, so paused agents count as idle, never as absent. A call
+    gets no estimate when no agent able to serve it is available, busy or wrapping up.
     Parameters are the committed ones (:func:`queueing.ewt_params.state_params`).
 
     History comes from the router's event stream (``enqueued``, ``bridged``,
@@ -195,13 +201,13 @@ class LiveEstimator:
         agents = []
         raw_agents = self.store.agents()
         for agent in raw_agents:
-            if agent.state in ("offline", "paused"):
+            if agent.state == "offline":
                 continue
             skills = frozenset(k for k, c in by_key.items() if _can_serve(agent, c.queue, c.needs))
             since = agent.state_since or now
             if agent.state in ("busy", "reserved"):
                 agents.append(AgentView(agent.agent_id, skills, busy_since=since))
-            else:  # available or wrapping up: freed when the last call ended
+            else:  # wrapping up, available or paused: idle since the last call ended
                 freed = since if agent.state == "wrap_up" else (agent.idle_since or since)
                 agents.append(AgentView(agent.agent_id, skills, idle_since=freed))
         snapshot = QueueSnapshot(now=now, waiting=waiting, agents=tuple(agents))
@@ -216,8 +222,10 @@ class LiveEstimator:
         key = keys.get(call_id)
         if key is None:
             return None
-        if not any(key in agent.skills for agent in snapshot.agents):
-            return None  # nobody on shift can take it: no number is better than a made-up one
+        assert self._cached is not None  # just filled
+        working = {a.agent_id for a in self._cached[3] if a.state not in ("offline", "paused")}
+        if not any(key in v.skills for v in snapshot.agents if v.agent_id in working):
+            return None  # nobody working can take it: no number is better than a made-up one
         call = next(w for w in snapshot.waiting if w.call_id == call_id)
         guess = self.estimator.estimate(replace(snapshot, now=now), call)
         return guess.expected_s, guess.low_s, guess.high_s
@@ -231,11 +239,10 @@ class LiveEstimator:
         assert self._cached is not None  # just filled
         key = _skill_key(queue, {})
         call = WaitingCall("__new__", key, 0, now)
-        agents = [a for a in self._cached[3]
-                  if a.state not in ("offline", "paused") and a.serves(queue)]
-        if not agents:
+        if not any(a.state not in ("offline", "paused") and a.serves(queue)
+                   for a in self._cached[3]):
             return None
-        serving = {a.agent_id for a in agents}
+        serving = {a.agent_id for a in self._cached[3] if a.state != "offline" and a.serves(queue)}
         views = tuple(replace(v, skills=v.skills | {key}) for v in snapshot.agents
                       if v.agent_id in serving)
         guess = self.estimator.estimate(

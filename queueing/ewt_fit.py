@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from queueing.ewt_gbm import QuantileForest, fit_quantile
-from queueing.trace import TraceCall, replay
+from queueing.trace import Staffing, TraceCall, replay
 from queueing.wait_time import (
     FeatureEstimator,
     QueueSnapshot,
@@ -63,11 +63,12 @@ class _Recorder(FeatureEstimator):
 
 
 def collect(calls: Sequence[TraceCall], on_shift_s: float,
-            progress: Callable[[int, int], None] | None = None) -> tuple[Array, Array, Array]:
+            progress: Callable[[int, int], None] | None = None,
+            staffing: Staffing = Staffing.CAUSAL) -> tuple[Array, Array, Array]:
     """(features, real waits, day of month) of the scored callers, in arrival order."""
     rec = _Recorder()
     x_rows, y, days = [], [], []
-    for p in replay(calls, {"features": rec}, on_shift_s, progress):
+    for p in replay(calls, {"features": rec}, on_shift_s, progress, staffing):
         if p.call.scored:
             x_rows.append(rec.rows[-1])
             y.append(p.call.waited_s)

@@ -21,6 +21,10 @@ from queueing.wait_time import StateParams
 TUNED_ON = "callcenter-1999-01.tsv days 1-15"
 ON_SHIFT_S = 1200.0
 """An agent counts as on shift for this long after they were last seen starting or ending a call."""
+STAFFING = "causal"
+"""Who the replay counts as on shift when fitting the committed model (``queueing.trace.Staffing``):
+``causal`` (seen within ON_SHIFT_S). ``presence`` (first to last call of the day, the data
+README's shift) was measured and did not help (``ivr bench ewt --staffing presence --tune``)."""
 MODEL_PATH = Path(__file__).with_name("ewt_model.json")
 
 

@@ -210,6 +210,29 @@ def select_days(calls: Iterable[TraceCall], days: set[int] | None) -> list[Trace
 
 # ---------------------------------------------------------------- replay
 
+class Staffing(str, Enum):
+    """How the replay decides which agents are on shift (the trace has no staffing)."""
+
+    CAUSAL = "causal"  # seen starting or ending a call within the last on_shift_s seconds
+    PRESENCE = "presence"  # logged in: between their first and last call of the day
+
+
+def shifts(calls: Iterable[TraceCall]) -> dict[tuple[str, date], tuple[float, float]]:
+    """(agent, day) -> (first ``ser_start``, last ``ser_exit``): the data README's shift.
+
+    This is the agent's *presence* (logged in or not), which a live switch knows at
+    every moment; it says nothing about which calls they will take."""
+    out: dict[tuple[str, date], tuple[float, float]] = {}
+    for c in calls:
+        if c.server is None or c.service_start is None or c.outcome is Outcome.PHANTOM:
+            continue
+        assert c.service_end is not None
+        key = (c.server, c.day)
+        lo, hi = out.get(key, (c.service_start, c.service_end))
+        out[key] = (min(lo, c.service_start), max(hi, c.service_end))
+    return out
+
+
 class _Kind(int, Enum):
     # at the same second, what ended is known before a newcomer asks
     SERVICE_END = 0
@@ -250,17 +273,33 @@ def _view(agent: str, skills: set[str], busy: tuple[float, str] | None,
     return AgentView(agent, frozenset(skills), idle_since=last_seen)
 
 
+def _present(shift: Mapping[tuple[str, date], tuple[float, float]], agent: str, day: date,
+             t: float) -> bool:
+    """On shift at ``t`` (a shift that began the day before may run past midnight)."""
+    for d in (day, date.fromordinal(day.toordinal() - 1)):
+        span = shift.get((agent, d))
+        if span is not None and span[0] <= t <= span[1]:
+            return True
+    return False
+
+
 def replay(calls: Iterable[TraceCall], estimators: Mapping[str, Estimator],
            on_shift_s: float = 1200.0,
-           progress: Callable[[int, int], None] | None = None) -> Iterator[Prediction]:
+           progress: Callable[[int, int], None] | None = None,
+           staffing: Staffing = Staffing.CAUSAL) -> Iterator[Prediction]:
     """Replay calls in time order and ask every estimator at each queue entry.
 
-    Estimators see only the past: the snapshot holds the calls already waiting and the
-    agents *seen* (starting or ending a call) within the last ``on_shift_s`` seconds or
-    busy now -- the trace has no staffing, and "on shift until their last call of the
-    day" would use the future. An agent's skills are the types they served so far.
-    The ``observe_*`` hooks are called as events happen.
+    Estimators see only the past and the present: the snapshot holds the calls already
+    waiting and the agents on shift, busy or idle since their last call ended. Who is on
+    shift depends on ``staffing``: ``causal`` -- agents *seen* (starting or ending a
+    call) within the last ``on_shift_s`` seconds or busy now; ``presence`` -- agents
+    logged in now, i.e. between their first ``ser_start`` and last ``ser_exit`` of the
+    day (the data README's definition; a live switch knows who is logged in). Either
+    way an agent's skills are the types they served *so far* (earlier days included),
+    never the ones they will serve. The ``observe_*`` hooks are called as events happen.
     """
+    calls = list(calls)
+    shift = shifts(calls) if staffing is Staffing.PRESENCE else {}
     events = _events(calls)
     waiting: dict[int, WaitingCall] = {}  # by row: call ids repeat across VRUs
     busy: dict[str, tuple[float, str]] = {}  # agent -> (call started, skill)
@@ -297,9 +336,14 @@ def replay(calls: Iterable[TraceCall], estimators: Mapping[str, Estimator],
                 e.observe_arrival(c.skill, t, c.priority)
             me = WaitingCall(str(c.row), c.skill, c.priority, t)
             waiting[c.row] = me
-            agents = tuple(_view(a, skills.get(a, set()), busy.get(a), seen)
-                           for a, seen in last_seen.items()
-                           if a in busy or seen >= t - on_shift_s)
+            if staffing is Staffing.PRESENCE:
+                agents = tuple(_view(a, skills.get(a, set()), busy.get(a), seen)
+                               for a, seen in last_seen.items()
+                               if a in busy or _present(shift, a, c.day, t))
+            else:
+                agents = tuple(_view(a, skills.get(a, set()), busy.get(a), seen)
+                               for a, seen in last_seen.items()
+                               if a in busy or seen >= t - on_shift_s)
             snap = QueueSnapshot(t, tuple(waiting.values()), agents)
             yield Prediction(c, {name: e.estimate(snap, me) for name, e in estimators.items()})
     if progress is not None:

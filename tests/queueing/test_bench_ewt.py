@@ -109,3 +109,30 @@ def test_full_trace(trace_path: Path) -> None:
     # what the committed parameters reach on days they were not fitted on
     assert held["mae_seconds"] < held["asterisk_mae_seconds"] < held["erlang_c_mae_seconds"]
     assert held["coverage_80"] >= 0.8
+
+
+def test_staffing_presence_is_measurable_next_to_the_default(sliced: Path) -> None:
+    causal = run("--trace", str(sliced), "--quiet", "--tune")
+    presence = run("--trace", str(sliced), "--quiet", "--tune", "--staffing", "presence")
+    assert causal["params"]["staffing"] == "causal"  # the committed model's staffing
+    assert presence["params"]["staffing"] == "presence"
+    assert presence["calls"] == causal["calls"]
+    # Asterisk ignores agents; Erlang C's servers are the agents on shift, which differ
+    assert presence["asterisk_mae_seconds"] == causal["asterisk_mae_seconds"]
+    assert presence["erlang_c_mae_seconds"] != causal["erlang_c_mae_seconds"]
+    assert presence["params"]["model_sha256"] != causal["params"]["model_sha256"]
+
+
+def test_the_committed_model_is_not_overwritten_with_another_staffing(sliced: Path) -> None:
+    from queueing.ewt_params import MODEL_PATH
+
+    before = MODEL_PATH.read_bytes()
+    try:
+        result = CliRunner().invoke(cli, ["bench", "ewt", "--trace", str(sliced), "--tune",
+                                          "--staffing", "presence", "--quiet",
+                                          "--save-model", str(MODEL_PATH)])
+        assert result.exit_code == 2 and "STAFFING" in result.output
+    finally:
+        if MODEL_PATH.read_bytes() != before:  # never leave a broken committed model behind
+            MODEL_PATH.write_bytes(before)
+    assert MODEL_PATH.read_bytes() == before

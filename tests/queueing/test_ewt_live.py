@@ -93,3 +93,34 @@ def test_no_estimate_when_nobody_can_serve(store: QueueStore) -> None:
     assert store.waiting() == []  # a took w0 at once
     guess = live.for_queue("support", 13.0)
     assert guess is not None and guess[1] <= guess[0] <= guess[2]
+
+
+def test_logged_in_agents_are_on_shift_and_paused_ones_count_as_idle(store: QueueStore) -> None:
+    """The replay's agents on shift, live: a paused agent is logged in but not taking
+    calls -- idle on shift, as an agent on a break looks in the trace; offline is absent."""
+    for agent in ("a", "b", "c"):
+        store.upsert_agent(agent, SKILLS, now=0)
+    store.set_state("a", "available", now=0)
+    store.enqueue("talking", "support", BILL, now=1)  # takes a
+    store.accept("a", "talking", now=2)
+    store.set_state("b", "paused", reason="lunch", now=3)  # c stays offline
+    store.enqueue("w0", "support", BILL, now=10)
+    live = LiveEstimator(store)
+    assert live.for_call("w0", 11.0) is not None
+    snapshot, keys = live._read(11.0)
+    views = {v.agent_id: v for v in snapshot.agents}
+    assert set(views) == {"a", "b"}
+    assert views["a"].busy_since is not None
+    assert views["b"].busy_since is None and views["b"].idle_since is not None
+    assert keys["w0"] in views["b"].skills
+
+
+def test_no_estimate_when_only_paused_agents_could_serve(store: QueueStore) -> None:
+    store.upsert_agent("b", SKILLS, now=0)
+    store.set_state("b", "paused", reason="lunch", now=1)
+    store.enqueue("w0", "support", BILL, now=10)
+    live = LiveEstimator(store)
+    assert live.for_call("w0", 11.0) is None  # when the break ends is unknown
+    assert live.for_queue("support", 11.0) is None
+    store.set_state("b", "available", now=12)  # back: takes w0 at once
+    assert live.for_queue("support", 13.0) is not None

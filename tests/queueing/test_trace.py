@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 from queueing.ewt_params import state_params
-from queueing.trace import COLUMNS, Outcome, TraceCall, TraceError, parse_lines, parse_trace, replay
+from queueing.trace import (
+    COLUMNS,
+    Outcome,
+    Staffing,
+    TraceCall,
+    TraceError,
+    parse_lines,
+    parse_trace,
+    replay,
+    shifts,
+)
 from queueing.wait_time import (
     AsteriskEstimator,
     ErlangCEstimator,
@@ -164,3 +174,62 @@ def test_prediction_does_not_change_when_the_future_changes(trace_path: Path) ->
     # ...while the estimates of calls after it do depend on what happened before them
     changed = [k for k in after if k in before and after[k] != before[k]]
     assert changed
+
+
+def _shift_day() -> list[TraceCall]:
+    """BEN: calls 8:00-8:05 and 11:00-11:05 (on shift 8:00-11:05 by the data README);
+    callers queue at 7:00 (before his shift), 10:00 (an hour after his last call) and
+    12:00 (after his shift)."""
+    return parse_lines(text(
+        row("1", ser=("8:00:00", "8:05:00", 300), server="BEN"),
+        row("2", ser=("11:00:00", "11:05:00", 300), server="BEN"),
+        row("3", q=("7:00:00", "7:00:30", 30), outcome="HANG"),
+        row("4", q=("10:00:00", "10:00:30", 30), outcome="HANG"),
+        row("5", q=("12:00:00", "12:00:30", 30), outcome="HANG"),
+    )).calls
+
+
+def test_shifts_run_from_first_to_last_call_of_the_day() -> None:
+    calls = _shift_day()
+    assert shifts(calls) == {("BEN", date(1999, 1, 4)): (calls[0].service_start, calls[1].service_end)}
+
+
+@pytest.mark.parametrize(("staffing", "on_shift_at_10"), [(Staffing.CAUSAL, False),
+                                                           (Staffing.PRESENCE, True)])
+def test_staffing_decides_who_is_on_shift(staffing: Staffing, on_shift_at_10: bool) -> None:
+    rec = Snapshots()
+    preds = list(replay(_shift_day(), {"s": rec}, on_shift_s=1200, staffing=staffing))
+    assert [p.call.call_id for p in preds] == ["3", "4", "5"]
+    seen = [{a.agent_id: a for a in snap.agents} for snap, _ in rec.seen]
+    assert seen[0] == {}  # 7:00: not logged in yet, and nothing known about him anyway
+    assert seen[2] == {}  # 12:00: his shift ended at 11:05 (causal: 55 min since seen)
+    if on_shift_at_10:  # logged in, idle since his call ended at 8:05, skills so far
+        ben = seen[1]["BEN"]
+        assert ben.busy_since is None and ben.idle_since == _shift_day()[0].service_end
+        assert ben.skills == frozenset({"PS"})
+    else:  # causal: not seen for 55 minutes, so not counted
+        assert seen[1] == {}
+
+
+def test_presence_replay_does_not_use_the_callers_future(trace_path: Path) -> None:
+    """Presence knows who is logged in, nothing else: a caller's estimate is the same
+    when every later call is dropped -- except the agents' shift ends, which presence
+    reads (a switch knows who is logged in), so those are kept as seen."""
+    calls = [c for c in parse_trace(trace_path).calls if c.day.day == 4]
+    scored = [c for c in calls if c.scored]
+    target = scored[len(scored) // 2]
+    assert target.queued_at is not None
+    t0 = target.queued_at
+
+    def estimate(subset: list[TraceCall]) -> WaitEstimate:
+        ests = {"state": StateEstimator(state_params())}
+        return next(p.estimates["state"] for p in replay(subset, ests, staffing=Staffing.PRESENCE)
+                    if p.call is target)
+
+    before = estimate(calls)
+    keep_shift_ends = {max((c for c in calls if c.server == a and c.service_end is not None),
+                           key=lambda c: c.service_end or 0.0).row
+                       for a in {c.server for c in calls if c.server}}
+    past = [c for c in calls if (c.reached_at or 0) <= t0 or c.row in keep_shift_ends]
+    assert len(past) < len(calls) - 100
+    assert estimate(past) == before
