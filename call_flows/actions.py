@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 # --------------------------------------------------------------------------- prompts
@@ -178,7 +179,7 @@ class Record:
     """Record the caller (voicemail, or a spoken answer for offline recognition)."""
 
     prompts: tuple[Prompt, ...]
-    purpose: str = "voicemail"  # "voicemail" | "speech"
+    purpose: str = "voicemail"  # "voicemail" | "speech" | "survey" (a survey comment)
     max_length_s: int = 120
     timeout_s: int = 5
     play_beep: bool = True
@@ -230,10 +231,29 @@ class RequestCallback:
     reason: str = ""
 
 
+class RecordingState(str, Enum):
+    """What a :class:`RecordingControl` asks of the whole-call recording."""
+
+    START = "start"  # begin recording the call (after the caller was told)
+    PAUSED = "paused"  # card or identity digits are being collected: record nothing
+    IN_PROGRESS = "in-progress"  # resume after a pause
+
+
+@dataclass(frozen=True)
+class RecordingControl:
+    """Start, pause or resume the whole-call recording (no re-step).
+
+    The web layer performs it through Twilio's REST API before it answers the
+    request, so a pause is in force before the caller hears the question that
+    collects sensitive digits."""
+
+    state: RecordingState
+
+
 Action = (
     Say | Pause | Gather | Record | Enqueue | Dial | Hangup | Redirect | LookupCustomer
-    | RequestCallback
+    | RequestCallback | RecordingControl
 )
 
 TWIML_ACTIONS = (Say, Pause, Gather, Record, Enqueue, Dial, Hangup, Redirect)
-EFFECTS = (LookupCustomer, RequestCallback)
+EFFECTS = (LookupCustomer, RequestCallback, RecordingControl)

@@ -25,6 +25,9 @@ from call_flows.actions import (
     Hangup,
     Prompt,
     Record,
+    RecordingControl,
+    RecordingState,
+    Redirect,
     Say,
 )
 from call_flows.hours import Line
@@ -63,7 +66,10 @@ class Engine:
         try:
             first = flow.language_menu if language is None and flow.language_menu else flow.start
             turn.log_input("call", describe(event), "start")
-            turn.go(first)
+            if line.record_calls:
+                turn.announce_recording(first)
+            else:
+                turn.go(first)
             return turn.finish()
         except Exception as exc:  # noqa: BLE001  (last line of defence: never fail a caller)
             return _emergency(session, line, f"error: {type(exc).__name__}", event.now)
@@ -157,6 +163,7 @@ class Turn:
         self.stack = list(session.stack)
         self.ended = session.ended
         self.outcome = session.outcome
+        self.recording = session.recording
         self.actions: list[Action] = []
         self.log: list[dict[str, Any]] = []
         self.hops = 0
@@ -167,7 +174,7 @@ class Turn:
                           node=self.node_id, language=self.language, customer=self.customer,
                           vars=self.vars, attempts=self.attempts, pending=self.pending,
                           stack=tuple(self.stack), ended=self.ended, outcome=self.outcome,
-                          seq=self.session.seq + 1)
+                          recording=self.recording, seq=self.session.seq + 1)
         if not self.actions:  # every step must tell Twilio something
             self.actions.append(Hangup())
             session = replace(session, ended=True, outcome=session.outcome or "hangup")
@@ -240,6 +247,7 @@ class Turn:
                 self.rescue(f"no node '{target}'" if node is None else "too many hops")
                 return
             self.node_id, self.attempts, self.pending = node.id, 0, {}
+            self._record_around(node)
             target = ENTER[node.type](self, node)
             if target is None:
                 return
@@ -298,7 +306,35 @@ class Turn:
                                                                      base)
         return (base,)
 
+    # ------------------------------------------------------------------ call recording
+
+    def announce_recording(self, first: str) -> None:
+        """Tell the caller the call is recorded (every flow language while theirs is
+        unknown), then come straight back to start recording: the recording begins
+        only after the notice has played."""
+        for p in self.prompts(self.msg("recording_notice")):
+            self.actions.append(Say(p))
+        self.node_id, self.pending = first, {"recording": "notice"}
+        self.actions.append(Redirect())
+        self.log_input("call", None, "recording_notice")
+
+    def _record_around(self, node: Node) -> None:
+        """Pause the whole-call recording while a sensitive node (card or identity
+        digits) is active; resume once the call moves on."""
+        if not self.recording:
+            return
+        want = RecordingState.PAUSED if node.sensitive else RecordingState.IN_PROGRESS
+        if want.value != self.recording:
+            self.actions.append(RecordingControl(want))
+            self.recording = want.value
+
     def handle(self, event: Any) -> None:
+        if self.pending.get("recording") == "notice":  # the notice has played
+            self.actions.append(RecordingControl(RecordingState.START))
+            self.recording = RecordingState.IN_PROGRESS.value
+            self.log_input("call", describe(event), "recording_started")
+            self.go(self.node_id)
+            return
         node = self.flow.nodes.get(self.node_id)
         if node is None:
             self.log_input(self.node_id, describe(event), "node gone", "engine")

@@ -8,6 +8,7 @@ from the clock, so the same request gives the same answer.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ DEFAULT_LOCALES = {"es": "es-ES", "ca": "ca-ES", "en": "en-GB", "fr": "fr-FR", "
                    "de": "de-DE", "it": "it-IT", "eu": "eu-ES", "gl": "gl-ES"}
 _RANGE = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-4]):([0-5]\d)\s*$")
 _LINE_KEYS = frozenset({"numbers", "flow", "language", "languages", "timezone", "hours",
-                        "holidays", "voices", "locales", "region", "default", "description"})
+                        "holidays", "voices", "locales", "region", "default", "description",
+                        "record_calls"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Line:
     default: bool = False
     file_line: int = 0  # where the line is defined, for cross-file error messages
     flow_line: int = 0
+    record_calls: bool = False  # record whole calls (the caller is told first)
+    record_line: int = 0
 
     def voice(self, language: str) -> str | None:
         return self.voices.get(language)
@@ -73,6 +77,7 @@ class Line:
         return self.locales.get(language) or DEFAULT_LOCALES.get(language, language)
 
 
+@functools.lru_cache(maxsize=1024)  # the dialled numbers: a handful per installation
 def to_e164(number: str, region: str | None = None) -> str | None:
     """The number in E.164, or None when it does not parse as a possible number."""
     try:
@@ -184,8 +189,12 @@ def parse_line(name: str, raw: Any, file: str, line: int,
     default = raw.get("default", False)
     if not isinstance(default, bool):
         err(at("default"), "default must be true or false")
+    record_calls = raw.get("record_calls", False)
+    if not isinstance(record_calls, bool):
+        err(at("record_calls"), "record_calls must be true or false")
     return Line(name=name, flow=str(flow), numbers=tuple(numbers), language=language,
                 languages=tuple(languages), hours=hours, voices=maps["voices"],
                 locales=maps["locales"], region=region, default=default is True,
-                file_line=line, flow_line=at("flow"))
+                file_line=line, flow_line=at("flow"), record_calls=record_calls is True,
+                record_line=at("record_calls"))
 

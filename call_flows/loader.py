@@ -35,6 +35,7 @@ from call_flows.validate import (
     KEYS,
     LANG,
     NAME,
+    OPTIONAL_MESSAGES,
     TOP_KEYS,
     Ctx,
     MarkedDict,
@@ -123,10 +124,13 @@ _REQUIRED: Mapping[NodeType, tuple[str, ...]] = {
     NodeType.BRANCH: ("cases", "else"), NodeType.LOOKUP: ("value", "found", "not_found"),
     NodeType.ANSWER: ("prompt", "next"), NodeType.VOICEMAIL: ("prompt",),
     NodeType.CALLBACK: ("prompt",), NodeType.TRANSFER: ("number",), NodeType.GOTO: ("flow",),
+    NodeType.SURVEY: ("prompt", "thanks"),
 }
-_TEXTS = ("prompt", "reprompt", "keypad_prompt", "invalid", "thanks", "number_prompt")
+_TEXTS = ("prompt", "reprompt", "keypad_prompt", "invalid", "thanks", "number_prompt", "csat",
+          "nps", "comment", "goodbye")
 _REFS = {"next": "next", "on_fail": "on_fail", "on_leave": "on_leave", "yes": "yes", "no": "no", "found": "found",
-         "not_found": "not_found", "missing": "missing", "else": "default", "return": "return_to"}
+         "not_found": "not_found", "missing": "missing", "else": "default", "return": "return_to",
+         "after": "after"}
 _PHONE = re.compile(r"^\+?[0-9]{3,15}$")
 
 
@@ -201,6 +205,10 @@ def _node(ctx: Ctx, nid: str, raw: Any, line: int, gotos: list[Any]) -> Node | N
         if not isinstance(sensitive, bool):
             ctx.err(at("sensitive"), f"{where}: sensitive must be true or false")
         kw["sensitive"] = sensitive is True or bool(kw["validator"] and kw["validator"].luhn)
+    if ntype == NodeType.SURVEY and "csat" not in raw and "nps" not in raw:
+        ctx.err(line, f"{where}: a survey node asks 'csat' (1-5), 'nps' (0-10) or both")
+    if ntype == NodeType.SURVEY:
+        kw["max_length_s"] = 60  # a comment, not a voicemail (max_length below overrides)
     if ntype == NodeType.BRANCH and "cases" in raw:
         cases = raw["cases"]
         if not isinstance(cases, MarkedList) or not cases:
@@ -321,7 +329,7 @@ def parse_flow(text: str, filename: str) -> tuple[Flow | None, list[Problem]]:
             messages[name] = ctx.text(given, raw_messages.line_of(name), f"messages: {name}") or {}
             continue
         missing = [lang for lang in ctx.languages if lang not in defaults]
-        if missing:
+        if missing and name not in OPTIONAL_MESSAGES:
             ctx.err(at("languages"), f"no built-in '{name}' text for {', '.join(missing)}: "
                                      f"add messages.{name}")
         messages[name] = {lang: Text(template=Template.parse(defaults[lang])[0])

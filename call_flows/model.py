@@ -57,14 +57,17 @@ class NodeType(str, Enum):
     GOTO = "goto"
     RETURN = "return"
     HANGUP = "hangup"
+    SURVEY = "survey"
 
 
 #: Node types that wait for the caller (or Twilio) before going on.
 WAITING_TYPES = frozenset({NodeType.MENU, NodeType.ASK, NodeType.CONFIRM, NodeType.CALLBACK,
-                           NodeType.VOICEMAIL, NodeType.QUEUE, NodeType.TRANSFER})
+                           NodeType.VOICEMAIL, NodeType.QUEUE, NodeType.TRANSFER,
+                           NodeType.SURVEY})
 #: Node types that can end a call (or leave the flow), so a cycle through them exits.
 ENDING_TYPES = frozenset({NodeType.QUEUE, NodeType.VOICEMAIL, NodeType.CALLBACK,
-                          NodeType.TRANSFER, NodeType.HANGUP, NodeType.RETURN})
+                          NodeType.TRANSFER, NodeType.HANGUP, NodeType.RETURN,
+                          NodeType.SURVEY})
 #: Node types whose failures (no input / no match) follow the retry policy.
 INPUT_TYPES = frozenset({NodeType.MENU, NodeType.ASK, NodeType.CONFIRM, NodeType.CALLBACK})
 
@@ -203,6 +206,7 @@ class Node:
     next: str | None = None
     on_fail: str | None = None
     on_leave: str | None = None  # queue: the caller pressed 1 on hold (callback offer)
+    after: str | None = None  # queue / transfer: where the caller goes once the person hangs up
     timeout_s: int = 5
     # menu
     options: tuple[Option, ...] = ()
@@ -239,6 +243,11 @@ class Node:
     max_length_s: int = 120
     # transfer
     number: str | None = None
+    # survey (``prompt`` asks for consent; ``thanks`` ends it, ``goodbye`` when declined)
+    csat: Localized | None = None
+    nps: Localized | None = None
+    comment: Localized | None = None
+    goodbye: Localized | None = None
     # goto
     flow: str | None = None
     entry: str | None = None

@@ -13,14 +13,13 @@ from call_flows.actions import (
     Dial,
     DialDone,
     Enqueue,
-    Hangup,
     LookupCustomer,
     LookupResult,
+    Pause,
     QueueLeft,
     Record,
     RecordingDone,
     RequestCallback,
-    Say,
 )
 from call_flows.hours import to_e164
 from call_flows.matching import (
@@ -33,16 +32,16 @@ from call_flows.matching import (
     yes_no,
 )
 from call_flows.model import Localized, Node, NodeType, Option
+from call_flows.survey import enter_survey, handle_survey, present_survey
 from call_flows.turn import describe, fits, silent
+from call_flows.turn import end_call as _end
+from call_flows.turn import say_texts as _say
+from call_flows.turn import yes_no_of as _yes_no_of
 
 if TYPE_CHECKING:  # Turn calls into this module, so only the type checker imports it back
     from call_flows.engine import Turn
 
 __all__ = ["ENTER", "HANDLE", "PRESENT"]
-
-
-def _say(t: Turn, *texts: Localized | None) -> None:
-    t.actions.extend(Say(p) for p in t.prompts(*texts))
 
 
 def _enter_say(t: Turn, node: Node) -> str | None:
@@ -108,13 +107,6 @@ def _enter_return(t: Turn, node: Node) -> str | None:
     if target is None:
         _end(t, "hangup")
     return target
-
-
-def _end(t: Turn, outcome: str) -> None:
-    """Hang up; a plain hang-up keeps the outcome reached before (e.g. resolved_ivr)."""
-    t.actions.append(Hangup())
-    t.ended = True
-    t.outcome = t.outcome if outcome == "hangup" and t.outcome else outcome
 
 
 def _enter_hangup(t: Turn, node: Node) -> str | None:
@@ -294,13 +286,6 @@ def _handle_ask(t: Turn, node: Node, event: Any) -> None:
         t.go(node.next)
 
 
-def _yes_no_of(t: Turn, node: Node, event: Any) -> bool | None:
-    digits, text, conf = fits(event)
-    if text is not None and 0 < conf < t.flow.low_confidence:
-        return None
-    return yes_no(digits, text, t.lang())
-
-
 def _handle_confirm(t: Turn, node: Node, event: Any) -> None:
     answer = _yes_no_of(t, node, event)
     what = describe(event)
@@ -356,15 +341,27 @@ def _handle_voicemail(t: Turn, node: Node, event: Any) -> None:
 def _handle_handover(t: Turn, node: Node, event: Any) -> None:
     """Queue and transfer nodes: the person answered, or the hand-over failed."""
     if isinstance(event, QueueLeft) and node.type == NodeType.QUEUE:
+        if str(event.result) == "redirected":
+            # Taken out of the queue by a REST update (put through to the agent): Twilio
+            # ignores this answer; the call stays here until the agent's <Dial> ends.
+            t.note(node, describe(event), "redirected")
+            t.actions.append(Pause(1))
+            return
         if str(event.result) == "leave" and node.on_leave:
             t.note(node, describe(event), "left_for_callback")
             t.go(node.on_leave)
             return
         done = str(event.result) in {"bridged", "hangup"}
-    elif isinstance(event, DialDone) and node.type == NodeType.TRANSFER:
+    elif isinstance(event, DialDone):  # a transfer, or a queued caller put through to an agent
         done = str(event.status) in {"completed", "answered"}
     else:  # nothing else belongs here: hand over again
         t.go(node.id)
+        return
+    gone = isinstance(event, QueueLeft) and str(event.result) == "hangup"
+    if done and node.after and not gone:  # the person hung up first: the caller is still here
+        t.outcome = "queued" if node.type == NodeType.QUEUE else "transfer"
+        t.note(node, describe(event), "done")
+        t.go(node.after)
         return
     if done:
         t.note(node, describe(event), "done")
@@ -399,13 +396,16 @@ ENTER = {NodeType.SAY: _enter_say, NodeType.ANSWER: _enter_answer,
          NodeType.HANGUP: _enter_hangup, NodeType.QUEUE: _enter_queue,
          NodeType.VOICEMAIL: _enter_voicemail, NodeType.TRANSFER: _enter_transfer,
          NodeType.MENU: _enter_input, NodeType.ASK: _enter_input,
-         NodeType.CONFIRM: _enter_input, NodeType.CALLBACK: _enter_input}
+         NodeType.CONFIRM: _enter_input, NodeType.CALLBACK: _enter_input,
+         NodeType.SURVEY: enter_survey}
 PRESENT = {NodeType.MENU: _present_menu, NodeType.ASK: _present_ask,
-           NodeType.CONFIRM: _present_confirm, NodeType.CALLBACK: _present_callback}
+           NodeType.CONFIRM: _present_confirm, NodeType.CALLBACK: _present_callback,
+           NodeType.SURVEY: present_survey}
 HANDLE = {NodeType.MENU: _handle_menu, NodeType.ASK: _handle_ask,
           NodeType.CONFIRM: _handle_confirm, NodeType.CALLBACK: _handle_callback,
           NodeType.VOICEMAIL: _handle_voicemail, NodeType.QUEUE: _handle_handover,
           NodeType.TRANSFER: _handle_handover, NodeType.LOOKUP: _handle_lookup,
           NodeType.SAY: _handle_reenter, NodeType.ANSWER: _handle_reenter,
           NodeType.BRANCH: _handle_reenter, NodeType.GOTO: _handle_reenter,
-          NodeType.RETURN: _handle_reenter, NodeType.HANGUP: _handle_reenter}
+          NodeType.RETURN: _handle_reenter, NodeType.HANGUP: _handle_reenter,
+          NodeType.SURVEY: handle_survey}

@@ -107,7 +107,22 @@ def load_sources(paths: Iterable[Path]) -> tuple[list[Flow], list[Line], list[Pr
                 if extra:
                     problems.append(Problem(where, at, f"line '{line.name}': flow '{flow.id}' "
                                                        f"does not speak {', '.join(extra)}"))
+                problems.extend(_notice_problems(line, flow, where))
     return flows, lines, problems
+
+
+def _notice_problems(line: Line, flow: Flow, where: str) -> list[Problem]:
+    """A recorded line must be able to tell every caller so, in their language."""
+    if not line.record_calls:
+        return []
+    notice = flow.messages.get("recording_notice") or {}
+    spoken = [lang for lang in (line.languages or flow.languages) if lang in flow.languages]
+    missing = [lang for lang in spoken if lang not in notice]
+    if not missing:
+        return []
+    return [Problem(where, line.record_line, f"line '{line.name}': record_calls needs the "
+                                             f"caller told in {', '.join(missing)}: add "
+                                             f"messages.recording_notice to flow '{flow.id}'")]
 
 
 class FlowRegistry:

@@ -33,6 +33,7 @@ class Session:
     stack: tuple[str, ...] = ()  # return points for goto sub-flows ("flow:node")
     ended: bool = False
     outcome: str | None = None  # resolved_ivr | queued | voicemail | callback | transfer | hangup
+    recording: str = ""  # whole-call recording: "" (none), "in-progress" or "paused"
 
     def to_dict(self) -> dict[str, Any]:
         # Built by hand: dataclasses.asdict deep-copies and is the slowest step of a
@@ -44,7 +45,7 @@ class Session:
             "customer": self.customer.to_dict() if self.customer else None,
             "vars": dict(self.vars), "attempts": self.attempts, "seq": self.seq,
             "pending": dict(self.pending), "stack": list(self.stack), "ended": self.ended,
-            "outcome": self.outcome,
+            "outcome": self.outcome, "recording": self.recording,
         }
 
     @classmethod
@@ -67,6 +68,7 @@ class Session:
             stack=tuple(data.get("stack") or ()),
             ended=bool(data.get("ended", False)),
             outcome=data.get("outcome"),
+            recording=str(data.get("recording") or ""),
         )
 
 

@@ -32,6 +32,7 @@ from call_flows.actions import (
     NoInput,
     QueueLeft,
     Record,
+    RecordingControl,
     RecordingDone,
     RequestCallback,
     Say,
@@ -156,6 +157,11 @@ class FlowHarness:
         return found
 
     @property
+    def recording_controls(self) -> list[str]:
+        """The whole-call recording changes asked for so far in this call, in order."""
+        return [a.state.value for a in self.effects if isinstance(a, RecordingControl)]
+
+    @property
     def callback(self) -> RequestCallback | None:
         return next((a for a in reversed(self.effects) if isinstance(a, RequestCallback)), None)
 
@@ -194,7 +200,8 @@ class FlowHarness:
             found = (self.accounts if lookup.by == "account" else self.phones).get(lookup.value)
             step = self._step(LookupResult(customer=found, now=self.now), False)
             actions.extend(step.actions)
-        self.effects.extend(a for a in actions if isinstance(a, RequestCallback))
+        self.effects.extend(a for a in actions if isinstance(a, (RequestCallback,
+                                                                 RecordingControl)))
         self.actions = tuple(actions)
 
     @staticmethod
@@ -205,7 +212,8 @@ class FlowHarness:
         for i, action in enumerate(actions):
             if isinstance(action, LookupCustomer) and i != len(actions) - 1:
                 raise HarnessError("LookupCustomer must be the last action of a step")
-        twiml = [a for a in actions if not isinstance(a, (LookupCustomer, RequestCallback))]
+        twiml = [a for a in actions
+                 if not isinstance(a, (LookupCustomer, RequestCallback, RecordingControl))]
         if not twiml and not isinstance(actions[-1], LookupCustomer):
             raise HarnessError("a step with nothing for Twilio to do")
         if step.session.ended and not any(isinstance(a, (Hangup, Enqueue, Record))

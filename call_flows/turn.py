@@ -8,21 +8,28 @@ neither of them, so the imports run one way: engine -> nodes -> turn.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from call_flows.actions import (
     CallStarted,
     Continue,
     DialDone,
     Digits,
+    Hangup,
     LookupResult,
     NoInput,
     QueueLeft,
     RecordingDone,
+    Say,
     Speech,
 )
+from call_flows.matching import yes_no
+from call_flows.model import Localized, Node
 
-__all__ = ["describe", "fits", "silent"]
+if TYPE_CHECKING:  # the engine imports this module; only the type checker imports it back
+    from call_flows.engine import Turn
+
+__all__ = ["describe", "end_call", "fits", "say_texts", "silent", "yes_no_of"]
 
 _LONG_DIGITS = re.compile(r"\d[\d ]{10,}\d")
 
@@ -67,3 +74,25 @@ def silent(event: Any) -> bool:
     return isinstance(event, (NoInput, Continue)) or (
         isinstance(event, Speech) and not str(event.text).strip()) or (
         isinstance(event, Digits) and not str(event.digits).strip())
+
+
+# --------------------------------------------------------------------------- shared by node handlers
+
+
+def say_texts(t: Turn, *texts: Localized | None) -> None:
+    t.actions.extend(Say(p) for p in t.prompts(*texts))
+
+
+def end_call(t: Turn, outcome: str) -> None:
+    """Hang up; a plain hang-up keeps the outcome reached before (e.g. resolved_ivr)."""
+    t.actions.append(Hangup())
+    t.ended = True
+    t.outcome = t.outcome if outcome == "hangup" and t.outcome else outcome
+
+
+def yes_no_of(t: Turn, node: Node, event: Any) -> bool | None:
+    """Yes/no by key or voice; None when unclear or heard with low confidence."""
+    digits, text, conf = fits(event)
+    if text is not None and 0 < conf < t.flow.low_confidence:
+        return None
+    return yes_no(digits, text, t.lang())

@@ -72,7 +72,14 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
     "apology": {"es": "Lo sentimos, ha habido un problema. Le pasamos con una persona.",
                 "ca": "Ho sentim, hi ha hagut un problema. El passem amb una persona.",
                 "en": "We're sorry, something went wrong. We'll put you through to a person."},
+    "recording_notice": {
+        "es": "Le informamos de que esta llamada se grabará para mejorar la calidad del servicio.",
+        "ca": "L'informem que aquesta trucada es gravarà per millorar la qualitat del servei.",
+        "en": "Please note that this call will be recorded to help us improve our service."},
 }
+#: Messages a flow need not translate into every language it declares; the lines
+#: checks ask for them where they are used (``record_calls: true`` needs the notice).
+OPTIONAL_MESSAGES = frozenset({"recording_notice"})
 
 _COMMON = {"type", "description"}
 _ASKING = {"prompt", "reprompt", "keypad_prompt", "on_fail", "timeout"}
@@ -85,13 +92,16 @@ KEYS: Mapping[NodeType, frozenset[str]] = {t: frozenset(_COMMON | extra) for t, 
     NodeType.BRANCH: {"cases", "else"},
     NodeType.LOOKUP: {"by", "value", "found", "not_found"},
     NodeType.ANSWER: {"prompt", "next", "missing"},
-    NodeType.QUEUE: {"prompt", "queue", "topic", "skills", "priority", "on_fail", "on_leave"},
+    NodeType.QUEUE: {"prompt", "queue", "topic", "skills", "priority", "on_fail", "on_leave",
+                     "after"},
     NodeType.VOICEMAIL: {"prompt", "thanks", "max_length"},
     NodeType.CALLBACK: _ASKING | {"number_prompt", "thanks", "topic", "priority"},
-    NodeType.TRANSFER: {"prompt", "number", "timeout", "on_fail"},
+    NodeType.TRANSFER: {"prompt", "number", "timeout", "on_fail", "after"},
     NodeType.GOTO: {"flow", "node", "return"},
     NodeType.RETURN: {"prompt"},
     NodeType.HANGUP: {"prompt"},
+    NodeType.SURVEY: {"prompt", "csat", "nps", "comment", "reprompt", "thanks", "goodbye",
+                      "timeout", "max_length"},
 }.items()}
 ALIASES = {"faq": NodeType.ANSWER, "play": NodeType.SAY}
 TOP_KEYS = frozenset({"flow", "version", "description", "languages", "start", "language_menu",
@@ -335,7 +345,7 @@ def edges(flow: Flow, node: Node) -> list[tuple[str, str]]:
     for label, target in (("yes", node.yes), ("no", node.no), ("found", node.found),
                           ("not_found", node.not_found), ("missing", node.missing),
                           ("else", node.default), ("return", node.return_to),
-                          ("leave", node.on_leave)):
+                          ("leave", node.on_leave), ("after", node.after)):
         if target:
             out.append((label, target))
     out.extend((f"case:{i}", c.next) for i, c in enumerate(node.cases))

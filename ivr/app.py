@@ -139,6 +139,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from ivr.twilio_rest import TwilioRest
 
     components["bridge"] = Bridge(client, TwilioRest.from_settings(settings))
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        from ivr.twilio_rest import CallRecorder  # whole-call recording on lines that ask
+
+        components["calls"].recorder = CallRecorder.from_settings(settings)
     components["queue_dispatch"] = _dispatch(worker.queue(settings, "high", rq_connection))
     lookup = _token_lookup(components)
     services = Services(settings=settings, redis=client, lookup_token=lookup,

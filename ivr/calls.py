@@ -184,6 +184,8 @@ class CallService:
                 records.append(self._callback(step.session, action))
             elif isinstance(action, a.Enqueue) and self.queue is not None:
                 records.append(self._enqueue(step.session, action))
+            elif isinstance(action, a.RecordingControl):
+                records.append(self._record_call(step.session, action))
         session = step.session
         state = dumps(session.to_dict())  # once: sealed into the URL and kept in Redis
         self.writer.submit((session.call_sid, session.seq, state, records))
@@ -205,6 +207,26 @@ class CallService:
         except Exception:
             log.exception("callback request could not be queued; kept in the call record")
             record["error"] = "not queued"
+        return record
+
+    def _record_call(self, session: Session, action: a.RecordingControl) -> Mapping[str, Any]:
+        """Start, pause or resume the whole-call recording through Twilio's REST API
+        (``self.recorder``: ``ivr.twilio_rest.CallRecorder``) before the caller hears
+        what follows. A failure is noted on the call, never heard; a failed pause makes
+        the recording job discard that recording (it may hold the digits)."""
+        state = str(getattr(action.state, "value", action.state))
+        record: dict[str, Any] = {"kind": "call_recording", "state": state,
+                                  "at": self.clock()}
+        recorder = getattr(self, "recorder", None)
+        if recorder is None:
+            record["error"] = "call recording unavailable: TWILIO_ACCOUNT_SID/AUTH_TOKEN unset"
+            return record
+        try:
+            answer = recorder.control(session.call_sid, state)
+            record["recording_sid"] = str(answer.get("sid") or "")[:64]
+        except Exception as exc:
+            log.exception("call %s: recording %s failed", session.call_sid, state)
+            record["error"] = str(exc)[:300]
         return record
 
     def _enqueue(self, session: Session, action: a.Enqueue) -> Mapping[str, Any]:

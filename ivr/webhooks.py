@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -142,6 +143,28 @@ def status() -> Response:
     return Response(status=204)
 
 
+@bp.post("/voice/recording-status")
+@twilio_signed
+def recording_status() -> Response:
+    """A whole-call recording is complete: fetch, encrypt, delete from Twilio and
+    transcribe it in the background, once per RecordingSid (duplicates are harmless)."""
+    from ivr import worker
+    from recordings.call_recordings import queue_call_recording
+
+    services = current()
+    connection = services.components.get("rq_connection") or services.components.setdefault(
+        "rq_connection", worker.connection(services.settings))
+    values = request.values.to_dict()
+    try:
+        status, text = queue_call_recording(connection, values)
+    except redis.RedisError as exc:  # never a 5xx: queued once Redis is back
+        log.warning("recording of %s kept for later: Redis unavailable (%s)",
+                    values.get("CallSid"), exc)
+        services.components["writer"].defer(lambda: queue_call_recording(connection, values))
+        status, text = 204, ""
+    return Response(text, status=status, mimetype="text/plain")
+
+
 @bp.post("/voice/callback")
 @twilio_signed
 @guarded
@@ -181,9 +204,18 @@ def callback_status() -> Response:
 @twilio_signed
 @guarded
 def agent_dial_result() -> Response:
-    """The agent leg ended: a caller whose agent did not answer hears an apology
-    and is offered a message rather than silence."""
+    """The agent leg ended. The agent hung up first: the caller goes on in their flow
+    (the queue node's ``after``: the post-call survey). A caller whose agent did not
+    answer hears an apology and is offered a message rather than silence."""
     outcome = (request.values.get("DialCallStatus") or "").lower()
-    if outcome == "completed":
+    if outcome != "completed":
+        return twiml(render.apology(None))
+    call_sid = request.values.get("CallSid", "")
+    raw = current().get("call_records").session(call_sid) if calls.valid_call_sid(
+        call_sid) else None
+    if raw is None:  # a callback leg, or a call we hold no state for: nothing follows
         return twiml(render.hangup())
-    return twiml(render.apology(None))
+    from call_flows.session import Session
+
+    event = calls.dial_event(request.values, datetime.now(UTC))
+    return twiml(service().advance(Session.from_dict(raw), event))

@@ -5,8 +5,10 @@ few variables they need here, with the same meaning and defaults as
 ``ivr.settings`` (see CONTRACT.md): ``REDIS_URL``, ``DATABASE_URL``,
 ``IVR_DATA_DIR``, ``IVR_SECRET_KEY``, ``TWILIO_*``, ``IVR_VOSK_MODEL_DIR``, plus
 the after-call knobs ``IVR_RETENTION_*_DAYS``, ``IVR_FCR_WINDOW_DAYS`` and
-``IVR_MAX_RECORDING_MB``, and the CRM webhook's ``IVR_CRM_WEBHOOK_URL`` and
-``IVR_CRM_WEBHOOK_SECRET``.
+``IVR_MAX_RECORDING_MB``, the CRM webhook's ``IVR_CRM_WEBHOOK_URL`` and
+``IVR_CRM_WEBHOOK_SECRET``, and where recordings live: ``IVR_RECORDINGS_URL``
+(unset: files under ``IVR_DATA_DIR``; ``s3://bucket/prefix``: an S3-compatible store)
+with ``IVR_S3_ENDPOINT_URL``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recordings.errors import RecordingsError
+
+if TYPE_CHECKING:
+    from recordings.storage import EncryptedStore
 
 SECRET_FILE = "secret.key"
 
@@ -84,6 +90,8 @@ class JobConfig:
     settle_s: float = 3.0  # wait after the end for the last step records to land
     crm_webhook_url: str | None = None  # unset: summaries stay in the SQL store only
     crm_webhook_secret: str | None = field(default=None, repr=False)  # HMAC-SHA256 key
+    recordings_url: str | None = None  # s3://bucket/prefix; None: files under data_dir
+    s3_endpoint_url: str | None = None  # a non-AWS S3-compatible service
 
     @property
     def effective_redis_url(self) -> str:
@@ -96,6 +104,13 @@ class JobConfig:
     @property
     def recordings_dir(self) -> Path:
         return self.data_dir / "recordings"
+
+    def storage(self, secret: str | None = None) -> EncryptedStore:
+        """The recording store this installation is configured for."""
+        from recordings.storage import open_storage
+
+        return open_storage(self.data_dir, secret or self.secret(), self.recordings_url,
+                            self.s3_endpoint_url)
 
     def secret(self) -> str:
         """The installation secret: ``IVR_SECRET_KEY``, else the 0600 file the web
@@ -127,4 +142,6 @@ class JobConfig:
             settle_s=_number(env, "IVR_FINALIZE_SETTLE_S", 3.0),
             crm_webhook_url=(env.get("IVR_CRM_WEBHOOK_URL") or "").strip() or None,
             crm_webhook_secret=env.get("IVR_CRM_WEBHOOK_SECRET") or None,
+            recordings_url=(env.get("IVR_RECORDINGS_URL") or "").strip() or None,
+            s3_endpoint_url=(env.get("IVR_S3_ENDPOINT_URL") or "").strip() or None,
         )

@@ -34,11 +34,11 @@ from recordings.config import JobConfig
 from recordings.errors import RecordingsError
 from recordings.live_calls import read_call
 from recordings.privacy import redact_value
-from recordings.storage import RecordingStorage
+from recordings.storage import EncryptedStore
 from recordings.store import Database
 from recordings.summaries import CallFacts, analyse, build_summary
-from recordings.twilio_media import Disabled, MediaError, NotReady, TooLarge, TwilioMedia
-from recordings.twilio_media import recording_sid as parse_recording_sid
+from recordings.twilio_rest import NotReady, TooLarge, TwilioRest, TwilioRestError
+from recordings.twilio_rest import recording_sid as parse_recording_sid
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _queue_recordings(client: redis.Redis, db: Database, call_sid: str,
     for rec in facts.recordings:
         try:
             sid = parse_recording_sid(str(rec.get("recording_sid") or rec.get("url") or ""))
-        except MediaError:
+        except TwilioRestError:
             log.warning("call %s: recording event without a usable SID: %s", call_sid, rec)
             continue
         if _recording_row(db, sid) is not None or Job.exists(f"recording-{sid}", client):
@@ -212,33 +212,39 @@ def fetch_recording(call_sid: str, recording_sid_or_url: str,
     config = JobConfig.from_env()
     db = _database(config)
     sid = parse_recording_sid(recording_sid_or_url)
-    storage = RecordingStorage(config.data_dir, config.secret())
+    storage = config.storage()
     row = _recording_row(db, sid)
     result: dict[str, Any] = {"call_sid": call_sid, "recording_sid": sid}
+    if kind == "call" and row is None:
+        from recordings.call_recordings import discard, pause_failed
+
+        if pause_failed(_redis(config), db, call_sid):
+            return discard(config, db, call_sid, sid, result)
     if row is None or storage.verify(call_sid, sid) is None:
-        try:
-            media = TwilioMedia(config.twilio_account_sid, config.twilio_auth_token,
-                                config.twilio_api_url)
-        except Disabled as exc:
-            _note(db, call_sid, "recording_pending", sid, recording_sid=sid, reason=str(exc))
-            return {**result, "stored": False, "reason": str(exc)}
-        try:
-            stored = storage.write(call_sid, sid, media.download(sid, config.max_recording_bytes))
-        except TooLarge as exc:  # left on Twilio, nothing lost: an admin decides
-            _note(db, call_sid, "recording_pending", sid, recording_sid=sid, reason=str(exc))
-            media.close()
-            return {**result, "stored": False, "reason": str(exc)}
-        except NotReady as exc:
-            _note(db, call_sid, "recording_pending", sid, recording_sid=sid, reason=str(exc))
-            media.close()
-            raise  # RQ retries later (Retry intervals); Twilio still holds it
-        _failpoint("after_download")
-        seconds = _wav_seconds(storage, call_sid, sid)
-        recording_id = db.calls.add_recording(call_sid, path=stored.path, kind=kind,
-                                              recording_sid=sid, duration_s=seconds)
-        _failpoint("after_recording_row")
-        media.delete(sid)
-        media.close()
+        rest = _twilio(config)
+        if rest is None:
+            reason = ("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set to fetch "
+                      "recordings from Twilio")
+            _note(db, call_sid, "recording_pending", sid, recording_sid=sid, reason=reason)
+            return {**result, "stored": False, "reason": reason}
+        with rest:
+            try:
+                stored = storage.write(call_sid, sid, rest.stream_recording(
+                    sid, config.max_recording_bytes))
+            except TooLarge as exc:  # left on Twilio, nothing lost: an admin decides
+                _note(db, call_sid, "recording_pending", sid, recording_sid=sid,
+                      reason=str(exc))
+                return {**result, "stored": False, "reason": str(exc)}
+            except NotReady as exc:
+                _note(db, call_sid, "recording_pending", sid, recording_sid=sid,
+                      reason=str(exc))
+                raise  # RQ retries later (Retry intervals); Twilio still holds it
+            _failpoint("after_download")
+            seconds = _wav_seconds(storage, call_sid, sid)
+            recording_id = db.calls.add_recording(call_sid, path=stored.path, kind=kind,
+                                                  recording_sid=sid, duration_s=seconds)
+            _failpoint("after_recording_row")
+            rest.delete_recording(sid)
         result["stored"] = True
     else:
         recording_id = int(row["id"])
@@ -254,20 +260,23 @@ def fetch_recording(call_sid: str, recording_sid_or_url: str,
     return result
 
 
+def _twilio(config: JobConfig) -> TwilioRest | None:
+    """The REST client, or None when the Twilio credentials are not configured."""
+    if not (config.twilio_account_sid and config.twilio_auth_token):
+        return None
+    return TwilioRest(config.twilio_account_sid, config.twilio_auth_token,
+                      config.twilio_api_url)
+
+
 def _delete_from_twilio(config: JobConfig, sid: str) -> None:
     """Finish a run killed after storing: Twilio may still hold the recording."""
-    try:
-        media = TwilioMedia(config.twilio_account_sid, config.twilio_auth_token,
-                            config.twilio_api_url)
-    except Disabled:
-        return
-    try:
-        media.delete(sid)
-    finally:
-        media.close()
+    rest = _twilio(config)
+    if rest is not None:
+        with rest:
+            rest.delete_recording(sid)
 
 
-def _wav_seconds(storage: RecordingStorage, call_sid: str, sid: str) -> float | None:
+def _wav_seconds(storage: EncryptedStore, call_sid: str, sid: str) -> float | None:
     from speech.audio import read_wav
     from speech.errors import AudioError
     try:
@@ -280,7 +289,7 @@ def _wav_seconds(storage: RecordingStorage, call_sid: str, sid: str) -> float | 
 MAX_TRANSCRIBE_S = 3600.0
 
 
-def _transcribe(config: JobConfig, db: Database, storage: RecordingStorage, call_sid: str,
+def _transcribe(config: JobConfig, db: Database, storage: EncryptedStore, call_sid: str,
                 sid: str, recording_id: int) -> str:
     from speech.audio import read_wav
     from speech.errors import SpeechError
@@ -293,6 +302,11 @@ def _transcribe(config: JobConfig, db: Database, storage: RecordingStorage, call
             return "already"
         call = session.get(m.CallRow, call_sid)
         language = call.language if call is not None else None
+    if not language:  # not filed yet (a whole-call recording beats the filing): Redis
+        try:
+            language = (read_call(_redis(config), call_sid).session or {}).get("language")
+        except redis.RedisError:
+            language = None
     if not language:
         _note(db, call_sid, "transcript_pending", sid, recording_sid=sid,
               reason=f"recording {sid}: the call's language is unknown; not transcribed")
@@ -365,7 +379,7 @@ def apply_retention(now_ts: float | None = None) -> dict[str, int]:
     config = JobConfig.from_env()
     db = _database(config)
     now = _time(now_ts) or m.utcnow()
-    storage = RecordingStorage(config.data_dir, config.secret())
+    storage = config.storage()
     removed = {"recordings": 0, "recording_files": 0, "transcripts": 0, "events": 0}
     with db.session() as session:
         if config.retention.recordings > 0:

@@ -212,6 +212,9 @@ def erase(database: Database, redis_client: redis.Redis | None, data_dir: Path,
     skip = [Path(p).resolve() for p in skip_dirs]
     names = [(k, n) for k, n in _needles(identity, [], for_search=True) if k == "name"]
     report.stores.append(_erase_files(data_dir, removal, found["recording_paths"], skip, names))
+    remote = _remote_store(data_dir)
+    if remote is not None:
+        report.stores.append(_erase_objects(remote, found["recording_paths"], sids))
 
     search = _needles(identity, sids, for_search=True)
     report.searched_for = sorted({kind for kind, _ in search})
@@ -220,6 +223,9 @@ def erase(database: Database, redis_client: redis.Redis | None, data_dir: Path,
     if redis_client is not None:
         report.remaining += [f"redis: {hit}" for hit in search_redis(redis_client, search)]
     report.remaining += [f"file: {hit}" for hit in _search_files(data_dir, search, skip)]
+    if remote is not None:
+        report.remaining += [f"s3://{remote.bucket}/{key}"
+                             for sid in sids for key in remote.keys_for_call(sid)]
     db_file = database.sqlite_path
     if db_file is not None and data_dir.resolve() not in db_file.parents:
         for path in (db_file, db_file.with_name(db_file.name + "-wal")):
@@ -320,6 +326,36 @@ def _erase_files(data_dir: Path, needles: list[tuple[str, bytes]], recording_pat
         tmp.write_bytes(data)
         os.replace(tmp, path)
         _count(report, "text files rewritten")
+    return report
+
+
+def _remote_store(data_dir: Path) -> Any | None:
+    """The S3-compatible recording store when ``IVR_RECORDINGS_URL`` names one."""
+    from recordings.config import JobConfig
+
+    config = JobConfig.from_env()
+    if not (config.recordings_url or "").startswith("s3://"):
+        return None
+    from recordings.config import load_or_create_secret
+    from recordings.s3_storage import S3RecordingStorage
+
+    secret = config.secret_key or load_or_create_secret(Path(data_dir))
+    return S3RecordingStorage.from_url(config.recordings_url or "", secret,
+                                       config.s3_endpoint_url)
+
+
+def _erase_objects(remote: Any, recording_paths: list[str], sids: list[str]) -> StoreReport:
+    """Delete the person's recordings from the object store, and any stray object of
+    their calls (a recording stored after the row was erased, say)."""
+    report = StoreReport("recordings store")
+    keys = {remote.key(p) for p in recording_paths}
+    for sid in sids:
+        keys.update(remote.keys_for_call(sid))
+    for key in sorted(keys):
+        relative = key[len(remote.prefix) + 1:] if remote.prefix else key
+        if remote.delete_relative(relative):
+            _count(report, "recordings")
+    report.notes.append(f"s3://{remote.bucket}/{remote.prefix}: objects hold ciphertext only")
     return report
 
 

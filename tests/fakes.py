@@ -9,6 +9,14 @@ test "answers" an outbound call, the fake fetches its ``Url`` from our app throu
 simulator (signed with the account's auth token, as Twilio signs), so the webhooks run
 for real; REST updates of a live call reach that simulated call.
 
+Call recordings (``Calls/{sid}/Recordings.json``, then ``.../Recordings/{sid or
+Twilio.CURRENT}.json`` with ``Status=paused|in-progress|stopped``) work on calls the
+fake knows: outbound ones, and inbound simulated calls handed to :meth:`track`. As on
+Twilio: 404 (20404) for an unknown call or no active recording, 400 (21220) for a call
+not in progress, 400 (21218) for a bad ``Status``. Paused stretches are left out
+(``PauseBehavior=skip``) or kept silent; when the call ends the recording is completed,
+held as audio, and its ``RecordingStatusCallback`` is posted (signed, as Twilio signs).
+
 Use the ``twilio_cloud`` fixture, or ``with FakeTwilioCloud() as cloud: ...``.
 """
 
@@ -28,12 +36,14 @@ from io import BytesIO
 from typing import Any, Self
 
 import pytest
+from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from ivr.simulator import RecordAudio, ScriptItem, SimulatedCall, Transport
+from ivr.simulator_parts import RequestsTransport
 from ivr.twilio_rest import TwilioRest
 
 FAKE_ACCOUNT_SID = "AC" + "f" * 32
@@ -89,6 +99,27 @@ class FakeRecording:
     not_ready_for: int  # audio fetches answered 404 before the file is there
     fetches: int = 0
     created: str = field(default_factory=lambda: formatdate(usegmt=True))
+    source: str = "RecordVerb"
+
+
+@dataclass
+class LiveRecording:
+    """A recording of a live call started through the REST API."""
+
+    sid: str
+    call_sid: str
+    status: str  # in-progress | paused | stopped | completed
+    callback: str | None
+    callback_method: str
+    events: tuple[str, ...]
+    channels: int
+    started_at: float  # the simulated call's clock
+    since: float  # when the current in-progress stretch began
+    kept: float = 0.0  # recorded seconds before ``since``
+    silent: float = 0.0  # paused seconds kept as silence (PauseBehavior=silence)
+    pause_behavior: str = "silence"
+    paused_at: float = 0.0
+    history: list[str] = field(default_factory=list)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -106,6 +137,8 @@ class FakeTwilioCloud:
         self.requests: list[RecordedRequest] = []
         self.calls: dict[str, FakeCall] = {}
         self.recordings: dict[str, FakeRecording] = {}
+        self.live_recordings: dict[str, LiveRecording] = {}
+        self.recording_callbacks: list[dict[str, str]] = []  # posted, with their answer
         self.deleted_recordings: list[str] = []
         self._throttle: list[int] = []  # Retry-After of each throttled answer to come
         self._failures: list[int] = []
@@ -116,6 +149,10 @@ class FakeTwilioCloud:
         self._routes = Map([
             Rule(f"{PREFIX}/Calls.json", endpoint="calls", methods=["POST"]),
             Rule(f"{PREFIX}/Calls/<sid>.json", endpoint="call", methods=["GET", "POST"]),
+            Rule(f"{PREFIX}/Calls/<sid>/Recordings.json", endpoint="call_recordings",
+                 methods=["GET", "POST"]),
+            Rule(f"{PREFIX}/Calls/<sid>/Recordings/<rec>.json", endpoint="call_recording",
+                 methods=["GET", "POST"]),
             Rule(f"{PREFIX}/Recordings/<name>", endpoint="recording",
                  methods=["GET", "DELETE"]),
         ])
@@ -211,10 +248,62 @@ class FakeTwilioCloud:
         sim.answered = False
         sim.unanswered(status)
 
+    def track(self, sim: SimulatedCall) -> SimulatedCall:
+        """Know an inbound simulated call (before ``start()``), so that REST requests
+        about it (recordings, updates) reach it the way they reach a Twilio call."""
+        call = FakeCall(sim.call_sid, sim.to, sim.from_, None, "POST", None,
+                        sim.status_callback, status="ringing", simulation=sim)
+        with self._lock:
+            self.calls[call.sid] = call
+        before = sim.on_end
+
+        def ended(done: SimulatedCall) -> None:
+            self._ended(call, done)
+            if before is not None:
+                before(done)
+
+        sim.on_end = ended
+        return sim
+
     def _ended(self, call: FakeCall, sim: SimulatedCall) -> None:
         with self._lock:
             call.status = sim.status or "completed"
             call.duration = sim.duration if sim.answered else 0
+            finished = [self._complete(rec, sim.clock) for rec in self.live_recordings.values()
+                        if rec.call_sid == call.sid and rec.status != "completed"]
+        transport = sim.transport or RequestsTransport()
+        for rec in finished:  # after the call, as Twilio posts them
+            self._post_recording_status(rec, transport)
+
+    def _complete(self, rec: LiveRecording, now: float) -> LiveRecording:
+        if rec.status == "in-progress":
+            rec.kept += max(0.0, now - rec.since)
+        elif rec.status == "paused" and rec.pause_behavior == "silence":
+            rec.silent += max(0.0, now - rec.paused_at)
+        rec.status = "completed"
+        rec.history.append("completed")
+        seconds = rec.kept + rec.silent
+        stored = self.add_recording(seconds=max(seconds, 0.5), call_sid=rec.call_sid,
+                                    sid=rec.sid)
+        stored.source = "StartCallRecordingAPI"
+        stored.duration = round(seconds)
+        return rec
+
+    def _post_recording_status(self, rec: LiveRecording, transport: Transport) -> None:
+        if not rec.callback or "completed" not in rec.events:
+            return
+        stored = self.recordings[rec.sid]
+        params = {"AccountSid": self.account_sid, "CallSid": rec.call_sid,
+                  "RecordingSid": rec.sid, "RecordingUrl": stored.url,
+                  "RecordingStatus": "completed", "RecordingDuration": str(stored.duration),
+                  "RecordingChannels": str(rec.channels),
+                  "RecordingStartTime": stored.created, "RecordingSource": "StartCallRecordingAPI",
+                  "RecordingTrack": "both"}
+        signature = RequestValidator(self.auth_token).compute_signature(rec.callback, params)
+        resp = transport.send(rec.callback_method, rec.callback, params,
+                              {"X-Twilio-Signature": signature,
+                               "User-Agent": "TwilioProxy/1.1"})
+        self.recording_callbacks.append({**params, "answer": str(resp.status)})
 
     def _call(self, sid: str) -> FakeCall:
         try:
@@ -308,6 +397,83 @@ class FakeTwilioCloud:
             call.url, call.twiml = url or call.url, twiml or call.twiml
         return _json(200, self._call_json(call))
 
+    def _live(self, call: FakeCall) -> bool:
+        sim = call.simulation
+        if sim is not None:
+            return sim.answered and not sim.ended
+        return call.status == "in-progress"
+
+    def _route_call_recordings(self, request: Request, sid: str) -> Response:
+        call = self.calls.get(sid)
+        if call is None:
+            return _not_found(request.path)
+        if request.method == "GET":
+            return _json(200, {"recordings": [self._live_json(r) for r in
+                                              self.live_recordings.values()
+                                              if r.call_sid == sid]})
+        if not self._live(call):
+            return _error(400, 21220, "Requested resource is not eligible for recording: "
+                                      "the call is not in-progress")
+        form = request.form
+        channels = form.get("RecordingChannels", "mono")
+        if channels not in ("mono", "dual"):
+            return _error(400, 21218, f"Invalid RecordingChannels: {channels}")
+        events = tuple(e for value in form.getlist("RecordingStatusCallbackEvent")
+                       for e in value.split()) or ("completed",)
+        now = call.simulation.clock if call.simulation is not None else 0.0
+        rec = LiveRecording("RE" + uuid.uuid4().hex, sid, "in-progress",
+                            form.get("RecordingStatusCallback"),
+                            form.get("RecordingStatusCallbackMethod", "POST").upper(), events,
+                            2 if channels == "dual" else 1, now, now)
+        rec.history.append("in-progress")
+        self.live_recordings[rec.sid] = rec
+        return _json(201, self._live_json(rec))
+
+    def _route_call_recording(self, request: Request, sid: str, rec: str) -> Response:
+        call = self.calls.get(sid)
+        if call is None:
+            return _not_found(request.path)
+        mine = [r for r in self.live_recordings.values() if r.call_sid == sid]
+        if rec == "Twilio.CURRENT":
+            active = [r for r in mine if r.status in ("in-progress", "paused")]
+            found = active[-1] if active else None
+        else:
+            found = next((r for r in mine if r.sid == rec), None)
+        if found is None:
+            return _not_found(request.path)
+        if request.method == "GET":
+            return _json(200, self._live_json(found))
+        status = request.form.get("Status")
+        if status not in ("paused", "in-progress", "stopped"):
+            return _error(400, 21218, f"Invalid Status: {status}")
+        if found.status in ("stopped", "completed"):
+            return _error(400, 21220, "Recording is not in-progress or paused")
+        now = call.simulation.clock if call.simulation is not None else 0.0
+        if status == "paused" and found.status == "in-progress":
+            found.kept += max(0.0, now - found.since)
+            found.paused_at = now
+            found.pause_behavior = request.form.get("PauseBehavior", "silence")
+        elif status != "paused" and found.status == "paused":
+            if found.pause_behavior == "silence":
+                found.silent += max(0.0, now - found.paused_at)
+            found.since = now
+        elif status == "stopped" and found.status == "in-progress":
+            found.kept += max(0.0, now - found.since)
+        found.status = status
+        found.history.append(status)
+        return _json(200, self._live_json(found))
+
+    def _live_json(self, rec: LiveRecording) -> dict[str, Any]:
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Calls/{rec.call_sid}/Recordings"
+        return {"sid": rec.sid, "account_sid": self.account_sid, "call_sid": rec.call_sid,
+                "conference_sid": None, "status": rec.status, "channels": rec.channels,
+                "source": "StartCallRecordingAPI", "track": "both", "duration": None,
+                "price": None, "price_unit": "USD", "api_version": "2010-04-01",
+                "error_code": None, "encryption_details": None,
+                "date_created": formatdate(usegmt=True),
+                "date_updated": formatdate(usegmt=True), "start_time": formatdate(usegmt=True),
+                "uri": f"{base}/{rec.sid}.json"}
+
     def _route_recording(self, request: Request, name: str) -> Response:
         sid, _, ext = name.partition(".")
         rec = self.recordings.get(sid)
@@ -348,7 +514,7 @@ class FakeTwilioCloud:
         return {
             "sid": rec.sid, "account_sid": self.account_sid, "call_sid": rec.call_sid,
             "conference_sid": None, "status": "completed" if ready else "processing",
-            "duration": str(rec.duration), "channels": 1, "source": "RecordVerb",
+            "duration": str(rec.duration), "channels": 1, "source": rec.source,
             "price": None, "price_unit": "USD", "api_version": "2010-04-01",
             "date_created": rec.created, "date_updated": rec.created,
             "start_time": rec.created, "error_code": None, "encryption_details": None,

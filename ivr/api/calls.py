@@ -1,7 +1,8 @@
 """`GET /api/calls/<CallSid>`: one call's record for agents and admins.
 
 JSON: the call record plus ``events`` (the durable copy in SQL, else the live
-Redis stream), ``transcript``
+Redis stream), ``recordings`` (each with the ``url`` that streams it) and
+``recording_ids``, ``transcript``
 (null until transcribed), ``summary`` (null until ready; the approved version once
 an agent approved one) and ``outcome``. 404 for an unknown or erased call.
 
@@ -40,6 +41,9 @@ def call(call_sid: str) -> Any:
         return response
     if not document["events"]:
         document["events"] = _live_events(call_sid)
+    for rec in document.get("recordings") or []:  # streamed by GET /api/recordings/<id>
+        rec["url"] = f"/api/recordings/{rec['id']}"
+    document["recording_ids"] = [rec["id"] for rec in document.get("recordings") or []]
     database.audit.write(g.principal.name, "call.read", "call", call_sid)
     return jsonify(document)
 

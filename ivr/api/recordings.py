@@ -1,11 +1,13 @@
-"""`GET /api/recordings/<CallSid>/<RecordingSid>`: a call's recording, decrypted, streamed.
+"""A call's recording, decrypted and streamed: by id or by Call and Recording SID.
 
-Only agents, supervisors and admins (401 without a token). Every access is written
-to the audit log (who, which recording, when) before a byte is sent. 404 for an
-unknown or erased call, a recording that is not this call's, or a file already
-removed (retention). The file is decrypted chunk by chunk (memory stays flat);
-the first chunk is checked before answering, so a missing or foreign file is a
-clean 404/500, never a half-sent 200.
+`GET /api/recordings/<id>` (the ids listed by `GET /api/calls/<CallSid>`) and
+`GET /api/recordings/<CallSid>/<RecordingSid>`. Only agents, supervisors and admins
+(401 without a token). Every access is written to the audit log (who, which
+recording, when) before a byte is sent. 404 for an unknown or erased call or
+recording, a recording that is not this call's, or a file already removed
+(retention). The file is decrypted chunk by chunk (memory stays flat); the first
+chunk is checked before answering, so a missing or foreign file is a clean 404/500,
+never a half-sent 200.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from flask import Blueprint, Response, g, jsonify, stream_with_context
 from ivr.auth import api_auth
 from ivr.services import current
 from ivr.state import installation_secret
-from recordings.storage import RecordingStorage, StorageError
+from recordings.config import JobConfig
+from recordings.storage import EncryptedStore, StorageError, open_storage
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api_recordings", __name__, url_prefix="/api/recordings")
@@ -31,10 +34,22 @@ def _error(status: int, error: str, detail: str) -> Any:
     return response
 
 
-def _storage() -> RecordingStorage:
+def _storage() -> EncryptedStore:
     settings = current().settings
+    where = JobConfig.from_env()  # IVR_RECORDINGS_URL / IVR_S3_ENDPOINT_URL, as the jobs read
     # The same secret the RQ jobs encrypt with (IVR_SECRET_KEY, else IVR_DATA_DIR/secret.key).
-    return RecordingStorage(settings.data_dir, installation_secret(settings))
+    return open_storage(settings.data_dir, installation_secret(settings), where.recordings_url,
+                        where.s3_endpoint_url)
+
+
+@bp.get("/<int:recording_id>")
+@api_auth("agent", "supervisor")
+def by_id(recording_id: int) -> Any:
+    database = current().get("database")
+    row = database.calls.recording(recording_id)
+    if row is None or not row.get("recording_sid") or database.calls.get(row["call_sid"]) is None:
+        return _error(404, "not_found", f"no recording {recording_id}")
+    return _stream(database, row["call_sid"], str(row["recording_sid"]), row)
 
 
 @bp.get("/<call_sid>/<recording_sid>")
@@ -46,11 +61,15 @@ def recording(call_sid: str, recording_sid: str) -> Any:
                 if r.get("recording_sid") == recording_sid), None)
     if row is None:
         return _error(404, "not_found", f"no recording {recording_sid} on call {call_sid}")
+    return _stream(database, call_sid, recording_sid, row)
+
+
+def _stream(database: Any, call_sid: str, recording_sid: str, row: dict[str, Any]) -> Any:
     storage = _storage()
-    chunks = storage.chunks(call_sid, recording_sid)
-    if not storage.path(call_sid, recording_sid).is_file():
+    if not storage.exists(call_sid, recording_sid):
         return _error(404, "not_found", f"recording {recording_sid} is no longer stored "
                       "(removed by the retention policy or erased)")
+    chunks = storage.chunks(call_sid, recording_sid)
     try:
         first = next(chunks)
     except StorageError as exc:

@@ -193,6 +193,12 @@ class CallRepo:
             session.flush()
             return row.id
 
+    def recording(self, recording_id: int) -> dict[str, Any] | None:
+        """One stored recording's row by its id (None when unknown or erased)."""
+        with self.db.session() as session:
+            row = session.get(m.RecordingRow, recording_id)
+            return row.to_dict() if row is not None else None
+
     def get(self, call_sid: str) -> dict[str, Any] | None:
         """The API's view of a call: record, events, transcript, summary, outcome."""
         with self.db.session() as session:

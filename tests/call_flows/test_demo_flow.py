@@ -31,7 +31,15 @@ T = {
            "followup": "¿Nos llama por the broken router?",
            "invalid": "Ese número no es válido.",
            "yes": "sí", "no": "no", "bill": "quiero consultar una factura", "urgent": "es urgente",
-           "word_bill": "factura", "lang": "español", "unsure": "quizás"},
+           "word_bill": "factura", "lang": "español", "unsure": "quizás",
+           "survey": "Antes de colgar, ¿nos ayuda a mejorar respondiendo a dos preguntas "
+                     "breves? Pulse 1 o diga sí; pulse 2 o diga no.",
+           "csat": "Del 1 al 5, siendo 5 muy satisfecho, ¿cómo valora la atención recibida "
+                   "hoy? Pulse o diga un número del 1 al 5.",
+           "reprompt": "Perdone, no le he entendido.",
+           "thanks": "Muchas gracias por sus respuestas. ¡Hasta pronto!",
+           "no_survey": "De acuerdo. Gracias por llamar. ¡Hasta pronto!",
+           "five": "cinco", "nine": "nueve"},
     "ca": {"welcome": "Benvingut al servei d'atenció al client de Centralita.",
            "billing": "El passem amb el departament de facturació. Esperi un moment, si us plau.",
            "agent": "El passem amb un agent. Esperi un moment, si us plau.",
@@ -44,7 +52,15 @@ T = {
            "followup": "Ens truca per the broken router?",
            "invalid": "Aquest número no és vàlid.",
            "yes": "sí", "no": "no", "bill": "tinc un dubte amb una factura", "urgent": "és urgent",
-           "word_bill": "factura", "lang": "català", "unsure": "potser"},
+           "word_bill": "factura", "lang": "català", "unsure": "potser",
+           "survey": "Abans de penjar, ens ajuda a millorar responent dues preguntes breus? "
+                     "Premi 1 o digui sí; premi 2 o digui no.",
+           "csat": "De l'1 al 5, on 5 és molt satisfet, com valora l'atenció rebuda avui? "
+                   "Premi o digui un número de l'1 al 5.",
+           "reprompt": "Perdoni, no l'he entès.",
+           "thanks": "Moltes gràcies per les seves respostes. Fins aviat!",
+           "no_survey": "D'acord. Gràcies per trucar. Fins aviat!",
+           "five": "cinc", "nine": "nou"},
     "en": {"welcome": "Welcome to Centralita customer service.",
            "billing": "I'll put you through to our billing team. Please hold.",
            "agent": "I'll put you through to an agent. Please hold.",
@@ -58,7 +74,15 @@ T = {
            "invalid": "That number isn't valid.",
            "yes": "yes", "no": "no", "bill": "i have a question about my bill",
            "urgent": "it's urgent", "word_bill": "billing", "lang": "English",
-           "unsure": "maybe"},
+           "unsure": "maybe",
+           "survey": "Before you go, would you help us improve by answering two quick "
+                     "questions? Press 1 or say yes; press 2 or say no.",
+           "csat": "On a scale of 1 to 5, where 5 is very satisfied, how would you rate the "
+                   "service you received today? Press or say a number from 1 to 5.",
+           "reprompt": "Sorry, I didn't catch that.",
+           "thanks": "Thank you very much for your answers. Goodbye!",
+           "no_survey": "No problem. Thank you for calling. Goodbye!",
+           "five": "five", "nine": "nine"},
 }
 CALLER = "+34600111222"
 
@@ -95,8 +119,11 @@ def assert_queued(h: FlowHarness, lang: str, topic: str, priority: int = 0) -> N
     assert (q.queue, dict(q.skills), q.priority) == (
         "support", {"language": lang, "topic": topic}, priority)
     assert h.outcome == "queued" and not h.ended
-    h.queue_left("bridged")
-    assert h.ended and h.actions == (Hangup(),)
+    h.queue_left("bridged")  # the agent hung up first: the caller is offered the survey
+    assert h.node == "survey" and not h.ended and h.heard() == [T[lang]["survey"]]
+    h.press("2")
+    assert h.ended and h.outcome == "queued" and h.heard() == [T[lang]["no_survey"]]
+    assert isinstance(h.actions[-1], Hangup)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -158,8 +185,9 @@ def order_status_for_identified_caller(h: FlowHarness, lang: str) -> None:
     h.press("2")
     assert h.heard()[0] == T[lang]["order"] and h.node == "anything_else"
     h.press("2")
-    assert h.heard() == [T[lang]["bye"]] and h.ended and h.outcome == "resolved_ivr"
-    assert h.last(Hangup) == Hangup()
+    assert h.heard() == [T[lang]["bye"], T[lang]["survey"]] and h.node == "survey"
+    h.say(T[lang]["no"], 0.9)
+    assert h.ended and h.outcome == "resolved_ivr" and h.last(Hangup) == Hangup()
 
 
 @scenario
@@ -215,7 +243,54 @@ def hours_then_more_then_password_then_done(h: FlowHarness, lang: str) -> None:
     assert h.heard()[0].startswith(T[lang]["password"]) and h.node == "anything_else"
     assert h.session is not None and h.session.flow == "demo" and h.session.stack == ()
     h.say(T[lang]["no"], 0.9)
-    assert h.ended and h.outcome == "resolved_ivr"
+    assert h.node == "survey" and not h.ended
+    h.silence().silence()  # no answer to the survey offer: asked again once, then goodbye
+    assert h.ended and h.outcome == "resolved_ivr" and h.heard() == [T[lang]["no_survey"]]
+
+
+@scenario
+def survey_by_keypad_after_self_service(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("3").press("2").press("1")
+    assert h.gather is not None and h.gather.num_digits == 1 and h.heard() == [T[lang]["csat"]]
+    h.press("4")
+    assert h.gather is not None and h.gather.num_digits == 2  # so that 10 can be keyed
+    h.press("10")
+    rec = h.last(Record)
+    assert isinstance(rec, Record) and rec.purpose == "survey" and rec.max_length_s == 60
+    h.record(seconds=8)
+    assert h.ended and h.outcome == "resolved_ivr" and h.heard() == [T[lang]["thanks"]]
+    answers = [r for r in h.log if r.get("kind") == "survey"]
+    assert [(r.get("csat"), r.get("nps")) for r in answers] == [(4, None), (None, 10)]
+
+
+@scenario
+def survey_by_voice_after_an_agent(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("0").queue_left("bridged")
+    h.say(T[lang]["yes"], 0.9).say(T[lang]["five"], 0.9).say(T[lang]["nine"], 0.85)
+    assert h.last(Record) is not None
+    h.silence()  # no comment
+    assert h.ended and h.outcome == "queued" and h.heard() == [T[lang]["thanks"]]
+    assert [(r.get("csat"), r.get("nps")) for r in h.log if r.get("kind") == "survey"] == [
+        (5, None), (None, 9)]
+
+
+@scenario
+def survey_invalid_answers_end_politely(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("3").press("2").press("1")
+    h.press("7")  # not 1-5: reprompted once
+    assert h.node == "survey" and h.heard()[0] == T[lang]["reprompt"]
+    assert h.heard()[1] == T[lang]["csat"]
+    h.press("4").press("11#")  # CSAT kept; NPS out of range
+    assert not h.ended and h.heard()[0] == T[lang]["reprompt"]
+    h.say(T[lang]["unsure"], 0.9)  # still no number: goodbye, never a loop
+    assert h.ended and h.heard() == [T[lang]["no_survey"]]
+    assert [r.get("csat") for r in h.log if r.get("kind") == "survey"] == [4]
+
+
+@scenario
+def survey_nps_single_digit_with_hash(h: FlowHarness, lang: str) -> None:
+    to_menu(h, lang).press("3").press("2").press("1").press("2").press("6#")
+    assert [r.get("nps") for r in h.log if r.get("kind") == "survey" and "nps" in r] == [6]
 
 
 @scenario
@@ -417,7 +492,8 @@ def test_scenario(harness: FlowHarness, name: str, lang: str) -> None:
 def _covered(h: FlowHarness) -> set[tuple[str, str]]:
     labels = {"said": "next", "answered": "next", "found": "found", "not_found": "not_found",
               "yes": "yes", "no": "no", "else": "else", "missing": "missing",
-              "closed": "closed", "failed": "fail", "left_for_callback": "leave"}
+              "closed": "closed", "failed": "fail", "left_for_callback": "leave",
+              "done": "after"}
     out: set[tuple[str, str]] = set()
     for rec in h.journal:
         node, outcome = str(rec["node"]), str(rec["outcome"])

@@ -303,7 +303,7 @@ def test_ivr_flows_check_prints_one_line_per_problem(tmp_path: Path) -> None:
     assert result.output.splitlines() == [
         f"{bad}:11: node 'menu': option 'one': no node named 'void'",
         (f"{bad}:16: node 'odd': unknown node type 'dance' (use answer, ask, branch, callback, "
-         "confirm, faq, goto, hangup, lookup, menu, play, queue, return, say, transfer, "
+         "confirm, faq, goto, hangup, lookup, menu, play, queue, return, say, survey, transfer, "
          "voicemail)"),
     ]
 

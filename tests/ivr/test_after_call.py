@@ -79,6 +79,8 @@ def served_call(app: Flask, sim: Simulator) -> str:
     call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
     call.press("1").press("*").press("1")  # Spanish, no account, billing
     call.queue_outcome("bridged", after=30, talk=60)
+    assert call.heard("¿nos ayuda a mejorar respondiendo a dos preguntas breves?")
+    call.press("2")  # the agent hung up first; the caller declines the survey
     assert call.ended
     flush(app)
     return call.call_sid
@@ -107,8 +109,9 @@ def test_served_call_is_filed_with_events_and_a_draft_summary(
     assert body["reason"] == {"summary": "billing", "intents": ["billing"]}
     assert body["resolution"] == "served"
     assert body["queue"]["name"] == "support" and body["queue"]["result"] == "bridged"
-    assert [s.get("pressed") for s in body["caller_said"]] == ["1", "*", "1"]
-    assert body["ivr_path"][0] == "choose_language" and body["ivr_path"][-1] == "billing_queue"
+    assert [s.get("pressed") for s in body["caller_said"]] == ["1", "*", "1", "2"]
+    assert body["ivr_path"][0] == "choose_language" and body["ivr_path"][-2:] == [
+        "billing_queue", "survey"]
     assert body["follow_up"]["needed"] is False
     assert "Reason: billing." in body["text"]
 
@@ -118,6 +121,8 @@ def test_self_service_call_is_resolved_in_the_ivr(open_app: Flask, sim: Simulato
                                                    redis_url: str) -> None:
     call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
     call.press("1").press("*").press("3").press("2")  # opening hours, then done
+    call.press("2")  # no survey, thanks
+    assert call.ended
     flush(open_app)
     run_jobs(redis_url)
     doc = api_call(client, call.call_sid)

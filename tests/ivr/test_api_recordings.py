@@ -1,4 +1,4 @@
-"""`GET /api/recordings/<CallSid>/<RecordingSid>`: decrypted audio, authorised, audited.
+"""`GET /api/recordings/<id>` and `/<CallSid>/<RecordingSid>`: decrypted, authorised, audited.
 
 The recording is written encrypted by the real ``RecordingStorage`` with the app's
 secret (what ``recordings.jobs.fetch_recording`` does), on a real app.
@@ -121,3 +121,23 @@ def test_file_from_another_secret_is_not_served(app: Flask, client: FlaskClient,
     response = client.get(f"/api/recordings/{SID}/{REC}", headers=ADMIN)
     assert response.status_code == 500 and "IVR_SECRET_KEY" in response.json["detail"]
     assert _db(app).audit.entries("recording") == []
+
+
+def test_by_id_listed_on_the_call_streams_audits_and_404s(app: Flask, client: FlaskClient,
+                                                          stored: int, data_dir: Path) -> None:
+    call = client.get(f"/api/calls/{SID}", headers=ADMIN).get_json()
+    [rid] = call["recording_ids"]
+    assert call["recordings"][0]["url"] == f"/api/recordings/{rid}"
+    token = _db(app).users.add("jordi", "agent").token
+    response = client.get(f"/api/recordings/{rid}", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.is_streamed
+    assert response.get_data() == AUDIO
+    [read] = _db(app).audit.entries("recording", REC)
+    assert (read["actor"], read["detail"]["recording_id"]) == ("jordi", rid)
+    assert client.get(f"/api/recordings/{rid}").status_code == 401
+    assert client.get(f"/api/recordings/{rid + 1}", headers=ADMIN).status_code == 404
+    report = erase(_db(app), app.extensions["centralita"].redis, data_dir, customer_id=stored)
+    assert report.clean, report.remaining
+    before = _db(app).audit.entries("recording")
+    assert client.get(f"/api/recordings/{rid}", headers=ADMIN).status_code == 404
+    assert _db(app).audit.entries("recording") == before  # a 404 reads nothing

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 from flask import Flask
+from flask.testing import FlaskClient
 
 from ivr.simulator import Simulator
 from recordings.customers import DEMO_CSV
@@ -49,6 +50,7 @@ def test_spanish_by_keypad_hours_answer_then_goodbye(open_app: Flask, sim: Simul
     assert call.heard("de lunes a viernes, de nueve de la mañana")
     call.press("2")
     assert call.heard("Gracias por llamar a Centralita")
+    call.press("2")  # declines the post-call survey
     assert call.ended
     flush(open_app)
     nodes = [e for e in redis_client.xrange(f"ivr:call:{call.call_sid}:events")]
@@ -191,3 +193,30 @@ def test_press_one_while_holding_gives_a_callback_that_keeps_the_place(
     assert held is not None and held.status == "callback_pending", (held, call.heard_texts[-4:])
     assert held.callback_number == UNKNOWN
     assert store.hold_info(call.call_sid).position == 2  # the place is kept
+
+
+def test_agent_hangs_up_first_and_the_caller_is_offered_the_survey(
+        open_app: Flask, sim: Simulator, client: FlaskClient) -> None:
+    from twilio.request_validator import RequestValidator
+
+    from tests.ivr.conftest import AUTH_TOKEN, BASE
+
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    call.press("1").press("*").press("0")  # to a human: holding in our queue
+    flush(open_app)
+
+    def agent_leg_ended(status: str) -> str:
+        params = {"CallSid": call.call_sid, "DialCallStatus": status,
+                  "AccountSid": "AC" + "0" * 32}
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(
+            BASE + "/voice/agent-dial-result", params)
+        response = client.post("/voice/agent-dial-result", data=params,
+                               headers={"X-Twilio-Signature": signature})
+        assert response.status_code == 200 and response.mimetype == "text/xml"
+        return response.get_data(as_text=True)
+
+    # The agent did not answer: an apology and the general queue, never silence.
+    assert "<Enqueue" in agent_leg_ended("no-answer")
+    # The agent talked and hung up first: the caller's flow goes on to the survey.
+    answer = agent_leg_ended("completed")
+    assert "<Gather" in answer and "dos preguntas breves" in answer

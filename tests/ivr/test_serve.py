@@ -67,7 +67,7 @@ def test_serve_answers_calls_and_stops_cleanly(tmp_path: Path) -> None:
 
         call = Simulator(base, "serve-test-token").call(from_="+34699000111",
                                                         to="+34930001000").start()
-        call.press("1").press("*").press("3").press("2")
+        call.press("1").press("*").press("3").press("2").press("2")  # no survey, thanks
         assert call.ended
         token = (tmp_path / "admin.token").read_text().strip()
         auth = {"Authorization": f"Bearer {token}"}

@@ -15,7 +15,14 @@ from collections.abc import Iterator
 import pytest
 
 from ivr.settings import Settings
-from ivr.twilio_rest import RetryPolicy, TwilioDisabled, TwilioRest, TwilioRestError
+from ivr.twilio_rest import (
+    NotReady,
+    RetryPolicy,
+    TooLarge,
+    TwilioDisabled,
+    TwilioRest,
+    TwilioRestError,
+)
 from tests.fakes import FakeTwilioCloud, twilio_cloud  # noqa: F401  (fixture)
 
 
@@ -153,3 +160,40 @@ def test_disabled_without_account_sid(caplog: pytest.LogCaptureFixture) -> None:
         assert "TWILIO_ACCOUNT_SID is not set" in caplog.text
         with pytest.raises(TwilioDisabled, match="TWILIO_ACCOUNT_SID"):
             client.create_call(to="+34600111222", from_="+34900000000", url="https://x/y")
+
+
+def test_streamed_download_waits_then_is_capped(twilio_cloud: FakeTwilioCloud,  # noqa: F811
+                                                rest: TwilioRest, slept: list[float]) -> None:
+    rec = twilio_cloud.add_recording(seconds=1.0, not_ready_for=2)
+    audio = b"".join(rest.stream_recording(rec.sid, max_bytes=1 << 20))
+    assert audio == rec.wav and slept == [1.0, 1.0]
+    with pytest.raises(TooLarge, match="IVR_MAX_RECORDING_MB"):
+        rest.stream_recording(rec.sid, max_bytes=1000)  # Content-Length says too much
+    missing = twilio_cloud.add_recording(not_ready_for=100)
+    with pytest.raises(NotReady, match="404 after 8 tries"):
+        rest.stream_recording(missing.sid, max_bytes=1 << 20)
+
+
+def test_call_recording_start_pause_resume(twilio_cloud: FakeTwilioCloud,  # noqa: F811
+                                           rest: TwilioRest) -> None:
+    sid = rest.create_call(to="+34600111222", from_="+34900000000",
+                           twiml="<Response><Gather><Say>Hola</Say></Gather></Response>")["sid"]
+    with pytest.raises(TwilioRestError) as err:  # ringing, not answered: not recordable
+        rest.start_call_recording(sid, status_callback="https://ivr.example/voice/rs")
+    assert (err.value.status, err.value.code) == (400, 21220)
+    twilio_cloud.answer(sid)
+    started = rest.start_call_recording(sid, status_callback="https://ivr.example/voice/rs")
+    assert started["sid"].startswith("RE") and started["status"] == "in-progress"
+    sent = twilio_cloud.requests[-1]
+    assert sent.form["RecordingStatusCallbackEvent"] == ["completed", "absent"]
+    assert sent.form["RecordingChannels"] == ["dual"]
+    assert rest.update_call_recording(sid, "paused")["status"] == "paused"
+    assert twilio_cloud.requests[-1].form == {"Status": ["paused"], "PauseBehavior": ["skip"]}
+    assert twilio_cloud.requests[-1].path.endswith(f"/Calls/{sid}/Recordings/Twilio.CURRENT.json")
+    assert rest.update_call_recording(sid, "in-progress")["status"] == "in-progress"
+    with pytest.raises(TwilioRestError) as err:
+        rest.update_call_recording(sid, "sideways")
+    assert (err.value.status, err.value.code) == (400, 21218)
+    with pytest.raises(TwilioRestError) as err:
+        rest.update_call_recording("CA" + "0" * 32, "paused")
+    assert (err.value.status, err.value.code) == (404, 20404)

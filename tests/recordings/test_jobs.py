@@ -20,7 +20,7 @@ from recordings import jobs
 from recordings.model import utcnow
 from recordings.storage import RecordingStorage
 from recordings.store import Database
-from recordings.twilio_media import MediaError, recording_sid
+from recordings.twilio_rest import TwilioRestError, recording_sid
 from tests.fakes import FakeTwilioCloud, make_wav
 
 CALL = "CA" + "a" * 32
@@ -73,7 +73,7 @@ def test_recording_sid_from_a_url_or_a_sid() -> None:
     sid = "RE" + "0123456789abcdef" * 2
     assert recording_sid(sid) == sid
     assert recording_sid(f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{sid}.wav") == sid
-    with pytest.raises(MediaError, match="neither"):
+    with pytest.raises(TwilioRestError, match="neither"):
         recording_sid("https://example.com/voice.mp3")
 
 
