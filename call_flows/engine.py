@@ -212,7 +212,11 @@ class Turn:
             return Prompt(language=lang, voice=voice, audio_url=text.play, locale=locale)
         if text.template is None:
             return None
-        words = text.template.render(self.values(heard), missing=None if strict else "")
+        parts = text.template.parts
+        if len(parts) == 1:  # no placeholders (most prompts): nothing to fill in
+            words: str | None = parts[0]
+        else:
+            words = text.template.render(self.values(heard), missing=None if strict else "")
         if words is None:
             return None
         return Prompt(text=words, language=lang, voice=voice, locale=locale)

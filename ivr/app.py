@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -123,7 +124,8 @@ def _offline_speech(settings: Settings, registry: Any, service: CallService) -> 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    app = Flask("ivr", static_folder=None)
+    # root_path given: Flask cannot find it for a package installed in editable mode
+    app = Flask("ivr", root_path=str(Path(__file__).resolve().parent), static_folder=None)
     app.config["SECRET_KEY"] = installation_secret(settings)
     app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024  # Twilio's requests are small
     client = redis.Redis.from_url(

@@ -5,8 +5,12 @@ event loop (:class:`MediaStreamServer`), so webhook workers never wait on audio.
 Per call:
 
 * what a turn listens for comes from the call's latest session in Redis
-  (:class:`SessionGrammars`): the menu's phrases as a grammar, else free speech;
-  the session's ``seq`` is noted when the caller starts speaking;
+  (:class:`SessionGrammars`, asked at speech onset and every 250 ms of silence):
+  the menu's phrases, yes/no, digits or free speech
+  (:func:`~ivr.speech_turns.listening_for`), the session's ``seq`` (a new one means
+  a new prompt started), the prompt's estimated length
+  (:func:`~ivr.speech_turns.prompt_seconds`) and the line's and node's endpointing
+  and barge-in knobs (:class:`speech.tuning.SpeechTuning`);
 * when an utterance ends (:meth:`LiveTurns.on_result`) the session is loaded again;
   if the call moved on meanwhile (keys pressed, call ended) the utterance is dropped;
   otherwise the engine is stepped with :class:`~call_flows.actions.Speech` (or
@@ -16,9 +20,12 @@ Per call:
   ``TwilioRest.update_call(twiml=...)``;
 * an utterance cut by a dropped websocket is never acted on: it gives ``NoInput``
   (the engine reprompts), so a half-heard word cannot pick a wrong option;
-* barge-in (:class:`~speech.streaming.BargeIn`): the prompt is stopped by updating
-  the call to the same turn without its prompt (a keys-only ``<Gather>``), while the
-  stream goes on listening.
+* barge-in (:class:`~speech.streaming.BargeIn`, the caller spoke before the
+  prompt's estimated end): the prompt is stopped at once by updating the call to
+  the same turn without its prompt (a keys-only ``<Gather>``), while the stream goes
+  on listening; the utterance's result then moves the call on as above. The
+  forked stream (``<Start><Stream>``) is one-way, so Twilio sends no ``mark`` when a
+  prompt ends: the prompt's length is estimated from its text.
 """
 
 from __future__ import annotations
@@ -37,11 +44,17 @@ from call_flows.registry import FlowRegistry
 from call_flows.session import Session
 from ivr import render
 from ivr.calls import CallService
-from ivr.speech_turns import STREAM_GATHER_TIMEOUT_S, listening_for, result_event
+from ivr.speech_turns import (
+    STREAM_GATHER_TIMEOUT_S,
+    listening_for,
+    prompt_seconds,
+    result_event,
+)
 from ivr.store import CallRecords
 from ivr.twilio_rest import TwilioRest, TwilioRestError
-from speech.endpointing import EndReason
+from speech.endpointing import EndpointConfig, EndReason
 from speech.recognizer import Recognizer
+from speech.stream_server import start_media_stream_server
 from speech.streaming import (
     BargeIn,
     GrammarRegistry,
@@ -49,23 +62,28 @@ from speech.streaming import (
     StreamEvent,
     TurnGrammar,
     UtteranceResult,
-    start_media_stream_server,
 )
+from speech.tuning import SpeechTuning
 
 log = logging.getLogger(__name__)
 
 
 class SessionGrammars(GrammarRegistry):
-    """Each call's current grammar, read from its latest session in Redis.
+    """Each call's current turn, read from its latest session in Redis.
 
     A grammar set explicitly with :meth:`set_grammar` (same process) wins.
     """
 
-    def __init__(self, records: CallRecords, registry: FlowRegistry) -> None:
+    def __init__(self, records: CallRecords, registry: FlowRegistry,
+                 tuning: SpeechTuning | None = None,
+                 endpoint: EndpointConfig | None = None) -> None:
         super().__init__()
         self.records = records
         self.registry = registry
+        self.tuning = tuning or SpeechTuning()
+        self.endpoint = endpoint
         self._seq: dict[str, int] = {}
+        self._turns: dict[str, TurnGrammar] = {}
         self._seq_lock = threading.Lock()
 
     def get(self, call_sid: str) -> TurnGrammar | None:
@@ -77,17 +95,32 @@ class SessionGrammars(GrammarRegistry):
             return None
         with self._seq_lock:
             self._seq[call_sid] = session.seq
+            known = self._turns.get(call_sid)
+        if known is not None and known.seq == session.seq:
+            return known  # polled again within the same step: nothing new to work out
+        turn = self.turn_of(session)
+        with self._seq_lock:
+            self._turns[call_sid] = turn
+        return turn
+
+    def turn_of(self, session: Session) -> TurnGrammar:
+        """What the call listens for at ``session``, and how (pure: flow data)."""
         listening = listening_for(self.registry, session)
-        return TurnGrammar(listening.language, listening.phrases)
+        endpoint, barge = self.tuning.for_turn(session.line, session.flow, session.node,
+                                               self.endpoint)
+        return TurnGrammar(listening.language, listening.phrases, listening.kind,
+                           listening.max_digits, session.seq,
+                           prompt_seconds(self.registry, session), endpoint, barge)
 
     def seq_heard(self, call_sid: str) -> int | None:
-        """The session step the caller was answering when the utterance began."""
+        """The session step last seen for the call (when no utterance says it)."""
         with self._seq_lock:
             return self._seq.get(call_sid)
 
     def forget(self, call_sid: str) -> None:
         with self._seq_lock:
             self._seq.pop(call_sid, None)
+            self._turns.pop(call_sid, None)
         self.clear(call_sid)
 
 
@@ -125,7 +158,8 @@ class LiveTurns:
         if session.ended or self.records.is_ended(call_sid):
             log.info("call %s: utterance after the call ended; dropped", call_sid)
             return None
-        heard_at = self.grammars.seq_heard(call_sid)
+        heard_at = utterance.seq if utterance.seq is not None else self.grammars.seq_heard(
+            call_sid)
         if heard_at is not None and heard_at != session.seq:
             log.info("call %s: utterance for step %s but the call is at step %s; dropped",
                      call_sid, heard_at, session.seq)
@@ -142,15 +176,18 @@ class LiveTurns:
 
     def on_event(self, event: StreamEvent) -> None:
         if isinstance(event, BargeIn):
-            self.barge_in(event.call_sid)
+            self.barge_in(event.call_sid, event.seq)
         elif isinstance(event, StreamClosed):
             self.grammars.forget(event.call_sid)
 
-    def barge_in(self, call_sid: str) -> str | None:
-        """Stop the prompt: the same turn, keys still listened for, without the prompt."""
+    def barge_in(self, call_sid: str, seq: int | None = None) -> str | None:
+        """Stop the prompt: the same turn, keys still listened for, without the prompt
+        (nothing when the call has left the turn the caller spoke over)."""
         session = load_session(self.records, call_sid)
-        if session is None or session.ended:
+        if session is None or session.ended or (seq is not None and seq != session.seq):
             return None
+        log.info("call %s: caller spoke over the prompt of step %s; prompt stopped",
+                 call_sid, session.seq)
         twiml = render.render([_silent_turn(self.grammars.registry, session)],
                               self.calls.codec.encode(session.to_dict()))
         return twiml if self._update(call_sid, twiml) else None
@@ -165,13 +202,24 @@ class LiveTurns:
 
 
 def _silent_turn(registry: FlowRegistry, session: Session) -> a.Gather:
+    """The keys-only ``Gather`` of the turn: the same keys as the engine's, no prompt."""
     flow = registry.get(session.flow, session.flow_version)
     node = flow.nodes.get(session.node) if flow else None
-    keys = [o.key for o in node.options if o.key] if node and node.type is NodeType.MENU else []
-    same = bool(keys) and len({len(k) for k in keys}) == 1
+    num_digits: int | None = None
+    if node is None:
+        pass
+    elif node.type is NodeType.CONFIRM or "confirm" in session.pending or (
+            node.type is NodeType.CALLBACK and session.pending.get("stage") == "confirm"):
+        num_digits = 1
+    elif node.type is NodeType.MENU:
+        keys = [o.key for o in node.options if o.key]
+        if keys and len({len(k) for k in keys}) == 1 and len(keys) == len(node.options):
+            num_digits = len(keys[0])
+    elif node.type is NodeType.ASK:
+        v = node.validator
+        num_digits = node.max_digits or (v.max_len if v and v.min_len == v.max_len else None)
     return a.Gather(prompts=(), language=session.language or "es", speech=False,
-                    num_digits=len(keys[0]) if same else None,
-                    timeout_s=STREAM_GATHER_TIMEOUT_S)
+                    num_digits=num_digits, timeout_s=STREAM_GATHER_TIMEOUT_S)
 
 
 class MediaStreamServer:
@@ -189,7 +237,7 @@ class MediaStreamServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
-    def start(self, timeout: float = 10.0) -> MediaStreamServer:
+    def start(self, timeout: float = 10.0) -> Self:
         self._thread = threading.Thread(target=self._run, name="media-streams", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -246,11 +294,13 @@ class MediaStreamServer:
 
 
 def live_speech(services: Any, recognizers: Callable[[str], Recognizer],
-                host: str = "127.0.0.1", port: int = 0, **options: Any) -> MediaStreamServer:
-    """The server for an app's services (``app.extensions["centralita"]``), not started."""
+                host: str = "127.0.0.1", port: int = 0, tuning: SpeechTuning | None = None,
+                **options: Any) -> MediaStreamServer:
+    """The server for an app's services (``app.extensions["centralita"]``), not started.
+    ``tuning``: per line/node endpointing and barge-in (:func:`speech.tuning.load_tuning`)."""
     components = services.components
     records: CallRecords = components["call_records"]
-    grammars = SessionGrammars(records, components["flows"])
+    grammars = SessionGrammars(records, components["flows"], tuning, options.get("endpoint"))
     turns = LiveTurns(components["calls"], records, TwilioRest.from_settings(services.settings),
                       grammars)
     return MediaStreamServer(turns, recognizers, host, port, **options)

@@ -43,6 +43,7 @@ class Settings:
     speech_mode: str = "twilio"  # twilio | vosk-record | vosk-stream (IVR_SPEECH)
     media_stream_url: str | None = None  # public wss:// URL of our Media Streams server
     media_stream_port: int = 5001
+    speech_tuning: Path | None = None  # endpointing / barge-in knobs YAML (IVR_SPEECH_TUNING)
     queues_file: Path | None = None  # queue rules YAML (IVR_QUEUES_FILE)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -92,5 +93,6 @@ class Settings:
             speech_mode=(env.get("IVR_SPEECH") or "twilio").strip().lower(),
             media_stream_url=env.get("IVR_MEDIA_STREAM_URL") or None,
             media_stream_port=int(env.get("IVR_MEDIA_STREAM_PORT") or 5001),
+            speech_tuning=Path(env["IVR_SPEECH_TUNING"]) if env.get("IVR_SPEECH_TUNING") else None,
             queues_file=Path(env["IVR_QUEUES_FILE"]) if env.get("IVR_QUEUES_FILE") else None,
         )

@@ -7,9 +7,12 @@ caller's audio is forked to our Media Streams websocket, see
 :mod:`ivr.media_streams`). In both Vosk modes no audio goes to a third-party
 recogniser.
 
-* :func:`listening_for` says what the call's current node listens for: the menu
-  options' phrases in the caller's language become a grammar; other nodes (yes/no,
-  digits, free answers) decode free speech.
+* :func:`listening_for` says what the call's current node listens for (pure, from
+  flow data): a menu's option phrases in the caller's language; yes/no (a
+  ``confirm`` node, a menu confirming what it heard, a callback confirming the
+  number); digits (an ``ask`` node for digits, a callback number: number words, any
+  sequence); free speech for ``ask`` nodes with ``input: speech``.
+  :func:`prompt_seconds` estimates how long the turn's prompt plays (barge-in).
 * :class:`SpeechTurns` turns a finished ``<Record purpose=speech>`` into the engine's
   event: download (TwilioRest, retried while Twilio still processes it) →
   :func:`speech.audio.read_wav` → recognise with the process's cached recogniser for
@@ -42,6 +45,7 @@ from ivr.settings import Settings
 from ivr.twilio_rest import RetryPolicy, TwilioRest, TwilioRestError
 from speech.audio import read_wav
 from speech.errors import SpeechError
+from speech.grammars import GrammarKind, Listen
 from speech.models import resolve_model_dir
 from speech.recognizer import RecognitionResult, Recognizer
 from speech.streaming import recognizer_cache
@@ -62,6 +66,11 @@ STREAM_GATHER_TIMEOUT_S = 10
 RECORDING_RETRY = RetryPolicy(recording_attempts=6, recording_delay=0.5)
 """A fresh recording answers 404 for a moment; the webhook must still answer within 15 s."""
 _KEY = re.compile(r"^[0-9*]$")
+SYLLABLES_PER_S = 5.0
+"""Text-to-speech speaking rate used to estimate how long a prompt plays."""
+PLAY_ASSUMED_S = 8.0
+"""A ``<Play>`` prompt's length is unknown here: assumed this long (barge-in window)."""
+_SYLLABLE = re.compile(r"[\uac00-\ud7a3]|[aeiouyáéíóúàèòïüw]+", re.IGNORECASE)
 
 
 class SpeechMode(str, Enum):
@@ -76,25 +85,92 @@ class Listening:
 
     language: str
     phrases: tuple[str, ...] | None
+    kind: GrammarKind | None = None  # None: PHRASES with phrases, else FREE
+    max_digits: int | None = None  # digits: complete at this many (early end of turn)
+
+    @property
+    def sequence(self) -> bool:
+        return self.kind is GrammarKind.DIGITS
+
+    @classmethod
+    def of(cls, listen: Listen) -> Listening:
+        return cls(listen.language, listen.phrases,
+                   listen.kind if listen.phrases else None, listen.max_digits)
 
 
-def listening_for(registry: FlowRegistry, session: Session) -> Listening:
-    """The grammar of the node the call waits at (pure: flow data only)."""
+def _node_of(registry: FlowRegistry, session: Session) -> tuple[Any, str, Any]:
+    """(flow or None, language, node or None) of the node the call waits at."""
     flow = registry.get(session.flow, session.flow_version)
     if flow is None:
         try:
             flow = registry.current(session.flow)
         except Exception:  # noqa: BLE001 (a flow gone since: listen freely)
-            return Listening(session.language or "es", None)
+            return None, session.language or "es", None
     line = registry.line(session.line) or registry.default_line
     language = session.language or line.language or flow.languages[0]
-    node = flow.nodes.get(session.node)
-    if node is None or node.type is not NodeType.MENU or "confirm" in session.pending:
+    return flow, language, flow.nodes.get(session.node)
+
+
+def listening_for(registry: FlowRegistry, session: Session) -> Listening:
+    """The grammar of the node the call waits at (pure: flow data only)."""
+    flow, language, node = _node_of(registry, session)
+    if node is None:
         return Listening(language, None)
-    langs = [session.language] if session.language else list(flow.languages)
-    phrases = tuple(dict.fromkeys(p for o in node.options for lang in langs
-                                  for p in o.phrases.get(lang, ())))
-    return Listening(language, phrases or None)
+    kind = node.type
+    if kind is NodeType.CONFIRM or (kind is NodeType.MENU and "confirm" in session.pending) or (
+            kind is NodeType.CALLBACK and session.pending.get("stage") == "confirm"):
+        lang = session.pending.get("lang") or language
+        return Listening.of(Listen.of(lang, GrammarKind.YES_NO))
+    if kind is NodeType.MENU:
+        langs = [session.language] if session.language else list(flow.languages)
+        phrases = tuple(dict.fromkeys(p for o in node.options for lang in langs
+                                      for p in o.phrases.get(lang, ())))
+        return Listening(language, phrases or None)
+    if (kind is NodeType.ASK and node.input == "digits") or kind is NodeType.CALLBACK:
+        v = node.validator
+        fixed = v.max_len if v and v.min_len == v.max_len else None
+        digits = Listen.of(language, GrammarKind.DIGITS,
+                           max_digits=node.max_digits or fixed if kind is NodeType.ASK else None)
+        skip = node.skip.phrases.get(language, ()) if node.skip else ()
+        if digits.phrases and skip:  # "skip" phrases are heard among the number words
+            digits = replace(digits, phrases=digits.phrases + tuple(skip))
+        return Listening.of(digits)
+    return Listening(language, None)
+
+
+def _text_seconds(text: Any) -> float:
+    if text is None:
+        return 0.0
+    if text.play:
+        return PLAY_ASSUMED_S
+    words = "".join(text.template.parts[::2]) if text.template else ""
+    holes = len(text.template.parts) // 2 if text.template else 0
+    return len(_SYLLABLE.findall(words)) / SYLLABLES_PER_S + holes * 0.6
+
+
+def prompt_seconds(registry: FlowRegistry, session: Session) -> float:
+    """How long the prompt of the turn the call waits at plays, estimated from the
+    flow's text (the node's prompt, reprompt or keypad prompt by attempt, or the
+    "did you say" question). Prompts said before the node (a welcome) are not known
+    here, so the estimate can be short; see :class:`ivr.media_streams.LiveTurns`."""
+    flow, language, node = _node_of(registry, session)
+    if node is None:
+        return 0.0
+
+    def loc(texts: Any) -> Any:
+        return (texts.get(language) or texts.get(flow.languages[0])) if texts else None
+
+    if "confirm" in session.pending:
+        parts = [loc(flow.messages.get("confirm_heard"))]
+    elif session.attempts == 1:
+        parts = [loc(node.reprompt)] if node.reprompt else [
+            loc(flow.messages.get("not_understood")), loc(node.prompt)]
+    elif session.attempts >= 2:
+        parts = [loc(node.keypad_prompt)] if node.keypad_prompt else [
+            loc(flow.messages.get("keypad_only")), loc(node.prompt)]
+    else:
+        parts = [loc(node.prompt)]
+    return round(sum(_text_seconds(p) for p in parts), 2)
 
 
 def vosk_factory(settings: Settings) -> Callable[[str], Recognizer]:
@@ -193,7 +269,8 @@ class SpeechTurns:
         try:
             audio = read_wav(blob, max_seconds=self.max_seconds)
             recognizer = self.recognizers(listening.language)
-            result = recognizer.recognize(audio.pcm16(), audio.rate, listening.phrases)
+            result = recognizer.recognize(audio.pcm16(), audio.rate, listening.phrases,
+                                          sequence=listening.sequence)
         except SpeechError as exc:
             log.error("call %s: recording %s not recognised (%s); treated as no input",
                       call_sid, recording, exc)
@@ -257,6 +334,7 @@ __all__ = [
     "SpeechMode",
     "SpeechTurns",
     "listening_for",
+    "prompt_seconds",
     "result_event",
     "vosk_factory",
 ]

@@ -3,8 +3,11 @@
 A frame is *voiced* when its loudness is :attr:`EndpointConfig.margin_db` above an
 adaptive noise floor (and above an absolute minimum). Speech starts after
 ``start_ms`` of voiced frames; it ends after ``end_silence_ms`` of unvoiced frames
-(700 ms: long enough for a pause between digits, short enough to answer quickly),
-or when it lasts ``max_utterance_s``. The floor follows steady noise (a hum, a
+(700 ms: long enough for a pause between digits or words), or when it lasts
+``max_utterance_s``. Grammar turns end sooner: after ``early_end_ms`` of silence the
+stream handler asks the recogniser whether the words so far already are a whole
+answer (:func:`speech.grammars.phrase_complete`) and, if so, ends the turn with
+:meth:`Endpointer.end_now` (``EndReason.GRAMMAR_COMPLETE``). The floor follows steady noise (a hum, a
 noisy line), so constant noise does not count as speech for long.
 """
 
@@ -20,6 +23,7 @@ from speech.audio import rms_dbfs
 
 class EndReason(str, Enum):
     SILENCE = "silence"
+    GRAMMAR_COMPLETE = "grammar_complete"  # a whole grammar phrase, then a short silence
     MAX_LENGTH = "max_length"
     DISCONNECTED = "disconnected"
 
@@ -32,6 +36,7 @@ class EndpointConfig:
     margin_db: float = 12.0
     min_speech_dbfs: float = -50.0
     min_voiced_ms: int = 120  # shorter bursts (a click, a cough) are not an utterance
+    early_end_ms: int = 150  # grammar turns: silence after a complete phrase (0: off)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,15 @@ class Endpointer:
     @property
     def elapsed(self) -> float:
         return self._elapsed
+
+    @property
+    def silence_ms(self) -> float:
+        """Unvoiced time since the last voiced frame (0 while voiced)."""
+        return self._silence_run * 1000
+
+    def end_now(self, reason: EndReason) -> SpeechEnded | None:
+        """End the utterance in progress now (the caller said a whole answer)."""
+        return self._end(reason) if self.in_speech else None
 
     def is_voiced(self, level_db: float) -> bool:
         return level_db >= max(self.floor_db + self.config.margin_db, self.config.min_speech_dbfs)

@@ -60,7 +60,7 @@ _YES: dict[str, tuple[str, ...]] = {
            "confirmo", "venga", "dale", "cierto", "exactamente"),
     "ca": ("si", "sip", "correcte", "exacte", "aixo es", "d acord", "vale", "val", "es clar",
            "clar", "ok", "okay", "perfecte", "efectivament", "cap problema", "molt be", "be",
-           "confirmo", "certament", "exactament", "esta be"),
+           "confirmo", "certament", "exactament", "esta be", "afirmatiu"),
     "en": ("yes", "yeah", "yep", "yup", "yea", "ya", "correct", "right", "thats right",
            "sure", "of course", "ok", "okay", "affirmative", "absolutely", "exactly",
            "indeed", "no problem", "fine", "confirm", "that is right", "certainly",

@@ -1,4 +1,5 @@
-"""Numbers and spelled digits in Spanish, Catalan and English -> a digit string.
+"""Numbers and spelled digits in Spanish, Catalan and English (and Korean digits,
+for the test flow) -> a digit string.
 
 Callers dictate account numbers in every way at once: digit by digit ("uno dos
 tres"), in pairs ("doce treinta y cuatro"), as cardinals ("veintitrés",
@@ -79,8 +80,18 @@ _EN: dict[str, tuple[int, int]] = {
     "thousand": (_THOUSAND, 1000),
 }
 
-_TABLES = {"es": _ES, "ca": _CA, "en": _EN}
-_CONNECTORS = {"es": {"y"}, "ca": {"i"}, "en": {"and"}}
+# Korean (the test language, see tests/flows_ko): Sino-Korean digits as dictated
+# for phone and account numbers, one word per digit ("삼 오" -> "35").
+_KO: dict[str, tuple[int, int]] = {
+    "영": (_ZERO, 0), "공": (_ZERO, 0),
+    **{w: (_UNIT, v) for w, v in {
+        "일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "육": 6, "륙": 6, "칠": 7, "팔": 8,
+        "구": 9}.items()},
+    "십": (_TEEN, 10),
+}
+
+_TABLES = {"es": _ES, "ca": _CA, "en": _EN, "ko": _KO}
+_CONNECTORS: dict[str, set[str]] = {"es": {"y"}, "ca": {"i"}, "en": {"and"}, "ko": set()}
 _REPEAT = {"double": 2, "triple": 3, "doble": 2, "triplo": 3}
 # "un"/"una" are articles in Spanish ("una factura"): 1 only right before "mil".
 _ES_ARTICLES = {"un", "una"}
@@ -136,7 +147,7 @@ def _table(language: str) -> tuple[dict[str, tuple[int, int]], set[str]]:
     if lang in _TABLES:
         return _TABLES[lang], _CONNECTORS[lang]
     merged: dict[str, tuple[int, int]] = {}
-    for table in (_CA, _EN, _ES):  # Spanish last: it wins on shared words
+    for table in (_KO, _CA, _EN, _ES):  # Spanish last: it wins on shared words
         merged.update(table)
     return merged, {c for cs in _CONNECTORS.values() for c in cs}
 

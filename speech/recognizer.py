@@ -5,9 +5,13 @@ A recogniser turns 16-bit little-endian PCM mono at a given sample rate into a
 and must answer empty text (or a confidence below :data:`REJECT_BELOW`) rather than
 force out-of-grammar speech onto a phrase; without phrases it decodes free speech.
 
+With ``sequence=True`` any sequence of the grammar's words is an answer (digits:
+"tres cinco uno"); otherwise the answer must be exactly one phrase.
+
 Batch use: ``recognizer.recognize(pcm, rate, phrases)``.
 Streaming use: ``stream = recognizer.open_stream(rate, phrases)``, then
-``stream.feed(chunk)`` for each chunk and ``stream.finish()`` once.
+``stream.feed(chunk)`` for each chunk (``stream.partial()`` for the words so far)
+and ``stream.finish()`` once.
 """
 
 from __future__ import annotations
@@ -72,6 +76,11 @@ class RecognitionStream(abc.ABC):
     def finish(self) -> RecognitionResult:
         """End of the utterance: the final result. The stream cannot be fed again."""
 
+    def partial(self) -> tuple[str, ...] | None:
+        """The grammar words decoded so far; None when they hold anything else
+        (garbage, unknown). Engines without partial results answer None."""
+        return None
+
 
 class Recognizer(abc.ABC):
     """A speech recogniser for one language (one loaded model, shared)."""
@@ -79,12 +88,14 @@ class Recognizer(abc.ABC):
     language: str
 
     @abc.abstractmethod
-    def open_stream(self, sample_rate: int, phrases: Sequence[str] | None = None) -> RecognitionStream:
+    def open_stream(self, sample_rate: int, phrases: Sequence[str] | None = None, *,
+                    sequence: bool = False) -> RecognitionStream:
         """A new stream; ``phrases`` turns grammar mode on."""
 
     def recognize(self, pcm16: bytes, sample_rate: int,
-                  phrases: Sequence[str] | None = None) -> RecognitionResult:
+                  phrases: Sequence[str] | None = None, *,
+                  sequence: bool = False) -> RecognitionResult:
         """Recognise a whole utterance at once."""
-        stream = self.open_stream(sample_rate, phrases)
+        stream = self.open_stream(sample_rate, phrases, sequence=sequence)
         stream.feed(pcm16)
         return stream.finish()

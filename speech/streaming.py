@@ -1,53 +1,87 @@
 """Twilio Media Streams: live caller audio -> barge-in and recognition results.
 
 :class:`MediaStreamHandler` is pure protocol logic for ONE websocket: feed it each
-JSON message as a dict (``connected``, ``start``, ``media``, ``mark``, ``stop``) and
-it returns events. Audio is μ-law 8 kHz in 20 ms frames; the endpointer finds the
-end of each utterance; the utterance is decoded incrementally while the caller
-speaks, so at the end only the final search remains.
+JSON message (``connected``, ``start``, ``media``, ``mark``, ``stop``) and it returns
+events. Audio is μ-law 8 kHz in 20 ms frames.
 
-What each turn listens for comes from, in order: the :class:`GrammarRegistry`
-(``set_grammar(call_sid, language, phrases)``, updated by the web layer as the flow
-moves), else the ``<Stream>``'s custom parameters ``language`` and ``phrases``
-(``"a|b|c"``; sent in the ``start`` message, so it works across processes), else
-free speech in ``default_language``.
+Cost per stream (what makes ≥ 50 grammar streams per core): an energy gate (the
+endpointer) looks at every frame, but Vosk is fed only from speech onset (with
+:data:`PREROLL_S` of audio from before it, so the first syllable is not lost), in
+batches of :data:`FEED_FRAMES` frames; silence while a prompt plays costs a table
+lookup and an RMS per frame.
 
-:func:`serve_media_streams` runs the websocket server (``websockets``); recognition
-runs in a thread pool so the event loop never blocks.
+End of speech: the utterance is decoded while the caller speaks. Grammar turns end
+``early_end_ms`` (150 ms) after the last voiced frame when the partial result is
+already a whole answer (one phrase no longer phrase starts with; digits: as many as
+the turn expects); otherwise ``end_silence_ms`` (700 ms) of silence ends the turn.
+
+What each turn listens for (:class:`TurnGrammar`) comes from, in order: the
+:class:`GrammarRegistry` (the web layer's: :class:`ivr.media_streams.SessionGrammars`
+reads the call's session), else the ``<Stream>``'s custom parameters ``language`` and
+``phrases`` (``"a|b|c"``), else free speech in ``default_language``. The registry is
+asked again every :data:`POLL_S` of silence: a new session step means a new turn,
+whose prompt began then, so a caller who starts speaking before the prompt's
+estimated end (``prompt_s``) barges in (:class:`BargeIn`, once per turn).
+
+The websocket server is in :mod:`speech.stream_server`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import collections
-import concurrent.futures
-import inspect
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any
+
+import numpy as np
 
 from speech.audio import ulaw_decode
 from speech.endpointing import EndpointConfig, Endpointer, EndReason, SpeechEnded, SpeechStarted
 from speech.errors import SpeechError
+from speech.grammars import GrammarKind, Listen, phrase_complete
 from speech.recognizer import RecognitionResult, RecognitionStream, Recognizer
 
 log = logging.getLogger(__name__)
 
 TWILIO_RATE = 8000
+FRAME_S = 0.02
 PREROLL_S = 0.3  # audio kept from before the detected start (the start is detected late)
 FEED_FRAMES = 5  # frames batched per decoder call: Vosk's per-call overhead dominates at 20 ms
+POLL_S = 0.25  # how often (stream time, outside speech) the registry is asked for the turn
+LOOKAHEAD_PAD_S = 0.2  # pause audio repeated to the decoder at the first early check
+
+
+class BargePolicy(str, Enum):
+    AUTO = "auto"  # onset before the prompt's estimated end stops the prompt
+    ALWAYS = "always"  # any first onset in a turn stops what plays (prompt length unknown)
+    NEVER = "never"  # the prompt always plays to its end (legal notices)
 
 
 @dataclass(frozen=True)
 class TurnGrammar:
+    """One listening turn: what to recognise, how to endpoint, when the prompt ends."""
+
     language: str
     phrases: tuple[str, ...] | None  # None: free speech
+    kind: GrammarKind | None = None  # None: PHRASES when there are phrases, else FREE
+    max_digits: int | None = None
+    seq: int | None = None  # the call's session step (None: unknown, same turn)
+    prompt_s: float = 0.0  # estimated duration of the turn's prompts
+    endpoint: EndpointConfig | None = None  # None: the handler's default
+    barge_in: BargePolicy = BargePolicy.AUTO
+
+    @property
+    def listen(self) -> Listen:
+        kind = self.kind or (GrammarKind.PHRASES if self.phrases else GrammarKind.FREE)
+        return Listen(self.language, kind if self.phrases else GrammarKind.FREE,
+                      self.phrases, self.max_digits)
 
 
 class GrammarRegistry:
@@ -57,9 +91,11 @@ class GrammarRegistry:
         self._lock = threading.Lock()
         self._grammars: dict[str, TurnGrammar] = {}
 
-    def set_grammar(self, call_sid: str, language: str, phrases: Sequence[str] | None) -> None:
+    def set_grammar(self, call_sid: str, language: str, phrases: Sequence[str] | None,
+                    **turn: Any) -> None:
         with self._lock:
-            self._grammars[call_sid] = TurnGrammar(language, tuple(phrases) if phrases else None)
+            self._grammars[call_sid] = TurnGrammar(
+                language, tuple(phrases) if phrases else None, **turn)
 
     def get(self, call_sid: str) -> TurnGrammar | None:
         with self._lock:
@@ -86,6 +122,7 @@ class BargeIn:
     call_sid: str
     stream_sid: str
     at: float
+    seq: int | None = None  # the turn it interrupts
 
 
 @dataclass(frozen=True)
@@ -97,8 +134,10 @@ class UtteranceResult:
     end_reason: EndReason
     language: str
     phrases: tuple[str, ...] | None
-    speech_end_at: float  # stream time of the last voiced audio
+    speech_end_at: float  # stream time of the end of the last voiced frame
     finish_ms: float  # time spent after the endpoint decision (final search)
+    decided_at: float = 0.0  # stream time of the frame that ended the turn
+    seq: int | None = None  # the session step the caller answered
 
 
 @dataclass(frozen=True)
@@ -120,21 +159,30 @@ class MediaStreamHandler:
         self._factory = recognizer_factory
         self._registry = registry
         self._default_language = default_language
-        self._endpointer = Endpointer(TWILIO_RATE, endpoint)
-        self._preroll: collections.deque[bytes] = collections.deque(
-            maxlen=max(1, int(PREROLL_S / 0.02)))
+        self._default_endpoint = endpoint or EndpointConfig()
+        self._endpointer = Endpointer(TWILIO_RATE, self._default_endpoint)
+        self._preroll: collections.deque[np.ndarray] = collections.deque(
+            maxlen=max(1, int(PREROLL_S / FRAME_S)))
         self.call_sid = ""
         self.stream_sid = ""
         self._params: dict[str, str] = {}
         self._stream: RecognitionStream | None = None
-        self._turn: TurnGrammar | None = None
+        self._turn: TurnGrammar | None = None  # the turn being listened to
         self._batch: list[bytes] = []
+        self._seq: int | None = None
+        self._prompt_until = 0.0  # stream time the current prompt is estimated to end
+        self._barged = False
+        self._next_poll = POLL_S
+        self._pause: list[bytes] = []  # this pause's audio (grammar turns)
+        self._padded = False
         self.closed = False
 
     # ------------------------------------------------------------------ control
     def set_prompt_playing(self, playing: bool) -> None:
-        """The web layer says whether a prompt is playing (barge-in detection)."""
-        self._endpointer.prompt_playing = playing
+        """Say whether a prompt plays now (a ``mark`` on bidirectional streams, tests)."""
+        self._prompt_until = float("inf") if playing else 0.0
+        if playing:
+            self._barged = False
 
     def current_grammar(self) -> TurnGrammar:
         if self._registry is not None and self.call_sid:
@@ -144,6 +192,19 @@ class MediaStreamHandler:
         phrases = [p.strip() for p in self._params.get("phrases", "").split("|") if p.strip()]
         return TurnGrammar(self._params.get("language") or self._default_language,
                            tuple(phrases) or None)
+
+    def _refresh_turn(self) -> TurnGrammar:
+        """Ask for the current turn; a new session step starts a new prompt now."""
+        turn = self.current_grammar()
+        now = self._endpointer.elapsed
+        if turn.seq is not None and turn.seq != self._seq:
+            self._seq = turn.seq
+            self._prompt_until = now + turn.prompt_s
+            self._barged = False
+        if not self._endpointer.in_speech:
+            self._endpointer.config = turn.endpoint or self._default_endpoint
+        self._next_poll = now + POLL_S
+        return turn
 
     # ------------------------------------------------------------------ protocol
     def handle(self, message: Mapping[str, Any] | str | bytes) -> list[StreamEvent]:
@@ -159,18 +220,6 @@ class MediaStreamHandler:
         if not isinstance(message, Mapping):
             return []
         kind = message.get("event")
-        if kind == "start":
-            start = message.get("start") or {}
-            self.stream_sid = str(start.get("streamSid") or message.get("streamSid") or "")
-            self.call_sid = str(start.get("callSid") or "")
-            params = start.get("customParameters") or {}
-            self._params = {str(k): str(v) for k, v in params.items()}
-            fmt = start.get("mediaFormat") or {}
-            if fmt and (fmt.get("encoding") != "audio/x-mulaw" or int(fmt.get("sampleRate", 8000)) != 8000):
-                log.warning("media stream %s: unexpected format %s, decoding as μ-law 8 kHz",
-                            self.call_sid, fmt)
-            log.info("media stream started call=%s stream=%s", self.call_sid, self.stream_sid)
-            return [StreamStarted(self.call_sid, self.stream_sid)]
         if kind == "media":
             payload = (message.get("media") or {}).get("payload", "")
             try:
@@ -179,6 +228,8 @@ class MediaStreamHandler:
                 log.warning("media stream %s: bad base64 payload skipped", self.call_sid)
                 return []
             return self._frame(audio)
+        if kind == "start":
+            return self._start(message)
         if kind == "mark":
             name = str((message.get("mark") or {}).get("name", ""))
             if name.startswith("prompt-end"):
@@ -187,6 +238,20 @@ class MediaStreamHandler:
         if kind == "stop":
             return self.close("stop")
         return []  # "connected", "dtmf" and unknown events carry nothing for us
+
+    def _start(self, message: Mapping[str, Any]) -> list[StreamEvent]:
+        start = message.get("start") or {}
+        self.stream_sid = str(start.get("streamSid") or message.get("streamSid") or "")
+        self.call_sid = str(start.get("callSid") or "")
+        params = start.get("customParameters") or {}
+        self._params = {str(k): str(v) for k, v in params.items()}
+        fmt = start.get("mediaFormat") or {}
+        if fmt and (fmt.get("encoding") != "audio/x-mulaw" or int(fmt.get("sampleRate", 8000)) != 8000):
+            log.warning("media stream %s: unexpected format %s, decoding as μ-law 8 kHz",
+                        self.call_sid, fmt)
+        self._refresh_turn()  # the stream starts with the call's first prompt
+        log.info("media stream started call=%s stream=%s", self.call_sid, self.stream_sid)
+        return [StreamStarted(self.call_sid, self.stream_sid)]
 
     def close(self, reason: str = "disconnected") -> list[StreamEvent]:
         """The socket ended (``stop`` or a dropped connection): finish any utterance."""
@@ -206,39 +271,75 @@ class MediaStreamHandler:
     # ------------------------------------------------------------------ audio
     def _frame(self, ulaw: bytes) -> list[StreamEvent]:
         samples = ulaw_decode(ulaw)
-        pcm = samples.astype("<i2").tobytes()
+        ep = self._endpointer
+        if not ep.in_speech and self._registry is not None and ep.elapsed >= self._next_poll:
+            self._refresh_turn()
         events: list[StreamEvent] = []
-        for ev in self._endpointer.process(samples):
+        for ev in ep.process(samples):
             if isinstance(ev, SpeechStarted):
-                self._open_turn()
-                if ev.barge_in:
-                    self._endpointer.prompt_playing = False
-                    events.append(BargeIn(self.call_sid, self.stream_sid, ev.at))
+                self._onset(ev, events)
             elif isinstance(ev, SpeechEnded):
                 if self._stream is not None:
-                    self._batch.append(pcm)
-                pcm = b""
+                    self._batch.append(samples.tobytes())
                 events.append(self._finish(ev))
-        if self._stream is not None and pcm:
-            self._batch.append(pcm)
-            if len(self._batch) >= FEED_FRAMES:
-                self._flush()
-        elif pcm:
-            self._preroll.append(pcm)
+                return events
+        if self._stream is None:
+            if not ep.in_speech:
+                self._preroll.append(samples)
+            return events
+        pcm = samples.tobytes()
+        self._batch.append(pcm)
+        early = (self._turn.endpoint or ep.config).early_end_ms if self._turn else 0
+        if not early or self._turn is None or not self._turn.phrases or not ep.silence_ms:
+            self._pause, self._padded = [], False  # voiced again: a later pause is new
+        else:
+            self._pause.append(pcm)
+            if ep.silence_ms >= early and self._early_end():
+                ended = ep.end_now(EndReason.GRAMMAR_COMPLETE)
+                if ended is not None:
+                    events.append(self._finish(ended))
+                return events
+        if len(self._batch) >= FEED_FRAMES:
+            self._flush()
         return events
 
-    def _open_turn(self) -> None:
-        self._turn = self.current_grammar()
+    def _early_end(self) -> bool:
+        """Whether the words so far are a whole answer (checked once per frame of the
+        pause). The decoder looks ahead (right context) before it commits to the last
+        word, so the first check of a pause also feeds it :data:`LOOKAHEAD_PAD_S` more
+        of the pause's own line noise: the caller is silent, and if they go on, the
+        pause they made just looks that much longer to the decoder."""
+        assert self._stream is not None and self._turn is not None
+        if not self._padded:
+            self._padded = True
+            need = int(LOOKAHEAD_PAD_S / FRAME_S)
+            self._batch.extend((self._pause * (need // max(1, len(self._pause)) + 1))[:need])
+        self._flush()
+        return phrase_complete(self._stream.partial() or (), self._turn.listen)
+
+    def _onset(self, ev: SpeechStarted, events: list[StreamEvent]) -> None:
+        self._turn = turn = self._refresh_turn()
+        barge = not self._barged and (
+            turn.barge_in is BargePolicy.ALWAYS
+            or (turn.barge_in is BargePolicy.AUTO and ev.at < self._prompt_until))
+        if barge:
+            self._barged = True
+            self._prompt_until = 0.0
+            events.append(BargeIn(self.call_sid, self.stream_sid, ev.at, self._seq))
+        listen = turn.listen
         try:
-            recognizer = self._factory(self._turn.language)
-            self._stream = recognizer.open_stream(TWILIO_RATE, self._turn.phrases)
+            recognizer = self._factory(turn.language)
+            self._stream = recognizer.open_stream(TWILIO_RATE, listen.phrases,
+                                                  sequence=listen.sequence)
         except SpeechError as exc:
             log.error("call %s: cannot recognise %s speech (%s); the flow should fall back "
-                      "to the keypad", self.call_sid, self._turn.language, exc)
+                      "to the keypad", self.call_sid, turn.language, exc)
             self._stream = None
             return
-        self._batch = list(self._preroll)
+        self._batch = [s.tobytes() for s in self._preroll]
         self._preroll.clear()
+        self._pause = []
+        self._padded = False
 
     def _flush(self) -> None:
         if self._stream is not None and self._batch:
@@ -254,82 +355,20 @@ class MediaStreamHandler:
             self._flush()
             result = self._stream.finish()
         self._stream = None
+        self._turn = None
+        self._preroll.clear()
         if result.reason == "no_recognizer":
             pass
         elif ended.voiced_seconds * 1000 < self._endpointer.config.min_voiced_ms:
-            result = RecognitionResult("", 0.0, (), result.audio_seconds, result.rtf, "too_short")
+            result = replace(result, text="", confidence=0.0, words=(), reason="too_short")
         elif ended.reason is EndReason.DISCONNECTED and not result.reason:
-            result = RecognitionResult(result.text, result.confidence, result.words,
-                                       result.audio_seconds, result.rtf, "disconnected")
+            result = replace(result, reason="disconnected")
         finish_ms = (time.perf_counter() - started) * 1000
         log.info("call %s: heard %r conf=%.2f end=%s reason=%s", self.call_sid, result.text,
                  result.confidence, ended.reason.value, result.reason or "-")
         return UtteranceResult(self.call_sid, result, ended.reason, turn.language,
-                               turn.phrases, ended.last_voiced_at, finish_ms)
-
-
-# --------------------------------------------------------------------------- server
-
-OnResult = Callable[[str, UtteranceResult], Any]
-OnEvent = Callable[[StreamEvent], Any]
-
-
-async def _call(pool: concurrent.futures.Executor, fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        if inspect.iscoroutinefunction(fn):
-            await fn(*args)
-        else:
-            await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-    except Exception:  # a failing callback must not kill the stream
-        log.exception("media stream callback %s failed", getattr(fn, "__name__", fn))
-
-
-async def start_media_stream_server(
-    host: str, port: int, recognizer_factory: RecognizerFactory, on_result: OnResult,
-    registry: GrammarRegistry | None = None, on_event: OnEvent | None = None,
-    default_language: str = "es", endpoint: EndpointConfig | None = None,
-    executor: concurrent.futures.Executor | None = None,
-) -> Any:
-    """Start the websocket server and return it (``.close()``; ``.sockets`` for the port)."""
-    from websockets.asyncio.server import serve
-    from websockets.exceptions import ConnectionClosed
-
-    pool = executor or concurrent.futures.ThreadPoolExecutor(thread_name_prefix="speech")
-
-    async def connection(ws: Any) -> None:
-        handler = MediaStreamHandler(recognizer_factory, registry, default_language, endpoint)
-        loop = asyncio.get_running_loop()
-        reason = "disconnected"
-        try:
-            async for message in ws:
-                events = await loop.run_in_executor(pool, handler.handle, message)
-                await _dispatch(events)
-                if handler.closed:
-                    reason = "stop"
-                    break
-        except ConnectionClosed:
-            pass
-        finally:
-            if not handler.closed:
-                events = await loop.run_in_executor(pool, handler.close, reason)
-                await _dispatch(events)
-
-    async def _dispatch(events: list[StreamEvent]) -> None:
-        for event in events:
-            if on_event is not None:
-                await _call(pool, on_event, event)
-            if isinstance(event, UtteranceResult):
-                await _call(pool, on_result, event.call_sid, event)
-
-    return await serve(connection, host, port, max_size=2 ** 20)
-
-
-async def serve_media_streams(host: str, port: int, recognizer_factory: RecognizerFactory,
-                              on_result: OnResult, **options: Any) -> None:
-    """Run the Media Streams websocket server until cancelled."""
-    server = await start_media_stream_server(host, port, recognizer_factory, on_result, **options)
-    async with server:
-        await server.serve_forever()
+                               turn.phrases, ended.last_voiced_at, finish_ms, ended.at,
+                               turn.seq if turn.seq is not None else self._seq)
 
 
 def recognizer_cache(build: Callable[[str], Recognizer]) -> RecognizerFactory:
@@ -348,6 +387,7 @@ def recognizer_cache(build: Callable[[str], Recognizer]) -> RecognizerFactory:
 
 __all__ = [
     "BargeIn",
+    "BargePolicy",
     "GrammarRegistry",
     "MediaStreamHandler",
     "StreamClosed",
@@ -355,6 +395,4 @@ __all__ = [
     "TurnGrammar",
     "UtteranceResult",
     "recognizer_cache",
-    "serve_media_streams",
-    "start_media_stream_server",
 ]

@@ -15,7 +15,12 @@ can fall on instead:
   language that are not in the phrases (:data:`GARBAGE_WORDS`).
 
 The result is accepted only when the decoded words are exactly one phrase and no
-garbage; the confidence is the mean word confidence. A phrase mixed with garbage
+garbage; the confidence is the mean word confidence. A *sequence* grammar (digits)
+accepts any sequence of its words; its confidence is the lowest word confidence.
+Digit grammars get no garbage words on models without ``[unk]``: measured on the
+Korean model, every multi-syllable garbage word steals short digit words ("삼 오"
+came out as "합니다"), so there only the confidences and the plausibility checks
+below reject other speech (weak: see the README). A phrase mixed with garbage
 keeps its text but its confidence is capped below
 :data:`~speech.recognizer.REJECT_BELOW`; several phrases, garbage only or nothing
 give empty text. A second *free-decoding* pass was measured as a second opinion: with
@@ -84,7 +89,22 @@ class LoadedModel:
     has_unk: bool
     load_seconds: float
     _known: dict[str, bool] = field(default_factory=dict)
+    _grammars: dict[tuple[str, tuple[str, ...], bool], Grammar] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def grammar(self, phrases: Sequence[str], language: str, sequence: bool = False) -> Grammar:
+        """The grammar for these phrases, built once (a turn's grammar repeats per call)."""
+        key = (language, tuple(phrases), sequence)
+        with self._lock:
+            cached = self._grammars.get(key)
+        if cached is not None:
+            return cached
+        built = build_grammar(self, phrases, language, sequence)
+        with self._lock:
+            if len(self._grammars) > 4096:  # flows are finite; a bound keeps it so
+                self._grammars.clear()
+            self._grammars[key] = built
+        return built
 
     def knows(self, word: str) -> bool:
         with self._lock:
@@ -136,6 +156,7 @@ class Grammar:
     phrases: tuple[tuple[str, ...], ...]  # usable phrases, as words
     garbage: frozenset[str]
     dropped: tuple[str, ...]  # phrases with words the model does not know
+    sequence: bool = False  # any sequence of the phrases' words is an answer (digits)
 
     def vosk_json(self) -> str:
         items = [" ".join(p) for p in self.phrases] + sorted(self.garbage)
@@ -143,7 +164,8 @@ class Grammar:
         return json.dumps(items, ensure_ascii=False)
 
 
-def build_grammar(loaded: LoadedModel, phrases: Sequence[str], language: str) -> Grammar:
+def build_grammar(loaded: LoadedModel, phrases: Sequence[str], language: str,
+                  sequence: bool = False) -> Grammar:
     usable: list[tuple[str, ...]] = []
     dropped: list[str] = []
     for phrase in phrases:
@@ -161,10 +183,12 @@ def build_grammar(loaded: LoadedModel, phrases: Sequence[str], language: str) ->
     in_phrases = {w for p in usable for w in p}
     if loaded.has_unk:
         garbage = frozenset({UNK})
+    elif sequence:
+        garbage = frozenset()  # see the module docstring: garbage steals short digits
     else:
         candidates = GARBAGE_WORDS.get(language.split("-")[0].lower(), ())
         garbage = frozenset(w for w in candidates if w not in in_phrases and loaded.knows(w))
-    return Grammar(tuple(usable), garbage, tuple(dropped))
+    return Grammar(tuple(usable), garbage, tuple(dropped), sequence)
 
 
 def _words(result: Mapping[str, Any]) -> list[Word]:
@@ -186,11 +210,13 @@ def frame_levels(samples: np.ndarray, rate: int) -> np.ndarray:
         return np.zeros(0)
     frames = samples[: n * size].astype(np.float64).reshape(n, size)
     rms = np.sqrt(np.mean(frames * frames, axis=1))
-    return 20 * np.log10(np.maximum(rms, 1.0) / 32768.0)
+    levels: np.ndarray = 20 * np.log10(np.maximum(rms, 1.0) / 32768.0)
+    return levels
 
 
-def _implausible(real: Sequence[Word], levels: np.ndarray | None) -> str:
-    span = real[-1].end - real[0].start
+def _implausible(real: Sequence[Word], levels: np.ndarray | None, sequence: bool = False) -> str:
+    # A dictated sequence has pauses between its words: time only the words then.
+    span = sum(w.end - w.start for w in real) if sequence else real[-1].end - real[0].start
     if span / _syllables("".join(w.word for w in real)) > MAX_SECONDS_PER_SYLLABLE:
         return "implausible_duration"
     if levels is not None and len(levels):
@@ -214,11 +240,14 @@ def judge_grammar(words: Sequence[Word], grammar: Grammar,
     if not real:
         return "", 0.0, "out_of_grammar"
     sequence = tuple(w.word for w in real)
-    if sequence not in grammar.phrases:
+    if grammar.sequence:
+        confidence = min(w.conf for w in real)
+    elif sequence not in grammar.phrases:
         return "", 0.0, "out_of_grammar"  # several phrases at once: not an answer
-    confidence = float(np.mean([w.conf for w in real]))
+    else:
+        confidence = float(np.mean([w.conf for w in real]))
     text = " ".join(sequence)
-    suspicious = _implausible(real, levels)
+    suspicious = _implausible(real, levels, grammar.sequence)
     if suspicious:
         return text, min(confidence, MIXED_CAP), suspicious
     if garbage:
@@ -271,6 +300,18 @@ class VoskStream(RecognitionStream):
             raise RecognitionError(f"Vosk rejected the audio: {exc}") from exc
         self._busy += time.perf_counter() - started
 
+    def partial(self) -> tuple[str, ...] | None:
+        if self._done or self._grammar is None:
+            return None
+        started = time.perf_counter()
+        words = tuple(json.loads(self._rec.PartialResult()).get("partial", "").split())
+        self._busy += time.perf_counter() - started
+        done = tuple(w.word for w in self._segments)
+        words = done + words
+        if not words or any(w in self._grammar.garbage for w in words):
+            return None
+        return words
+
     def finish(self) -> RecognitionResult:
         if self._done:
             raise RecognitionError("stream already finished")
@@ -301,10 +342,11 @@ class VoskRecognizer(Recognizer):
         self.language = language
         self.model = load_model(resolve_model_dir(language, model_dir, env))
 
-    def open_stream(self, sample_rate: int, phrases: Sequence[str] | None = None) -> VoskStream:
+    def open_stream(self, sample_rate: int, phrases: Sequence[str] | None = None, *,
+                    sequence: bool = False) -> VoskStream:
         if sample_rate < 4000 or sample_rate > 192_000:
             raise RecognitionError(f"unusable sample rate {sample_rate} Hz")
-        grammar = build_grammar(self.model, phrases, self.language) if phrases else None
+        grammar = self.model.grammar(phrases, self.language, sequence) if phrases else None
         return VoskStream(self.model, sample_rate, grammar)
 
 

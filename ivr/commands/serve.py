@@ -50,7 +50,11 @@ def _media_streams_main(settings: Settings, host: str) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     services = create_app(settings).extensions["centralita"]
-    server = live_speech(services, vosk_factory(settings), host, settings.media_stream_port)
+    from speech.tuning import load_tuning
+
+    tuning = load_tuning(settings.speech_tuning) if settings.speech_tuning else None
+    server = live_speech(services, vosk_factory(settings), host, settings.media_stream_port,
+                         tuning=tuning)
     server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -142,6 +146,13 @@ def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, dem
             proc.start()
             children.append(proc)
         if settings.speech_mode == "vosk-stream" and settings.media_stream_url:
+            if settings.speech_tuning:  # a broken knobs file stops us here, not in the child
+                from speech.tuning import TuningError, load_tuning
+
+                try:
+                    load_tuning(settings.speech_tuning)
+                except TuningError as exc:
+                    raise click.ClickException(f"IVR_SPEECH_TUNING: {exc}") from exc
             proc = ctx.Process(target=_media_streams_main, args=(settings, host), daemon=False)
             proc.start()
             children.append(proc)

@@ -31,6 +31,8 @@ from tests.speech.conftest import synth  # noqa: F401  (session fixture: espeak-
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows_ko"
 KOREAN_LINE = "+34930009000"
+FORMS_LINE = "+34930009001"  # tests/flows_ko/ko_forms.yaml: confirm, then two digits
+MENU_PROMPT_S = 4.8  # the menu prompt's estimate: 24 Hangul syllables at 5 per second
 REPROMPT = "예약이나 환불이라고 말씀해 주세요"
 FRAME = 160  # 20 ms of 8 kHz μ-law
 
@@ -59,11 +61,12 @@ def server(live_app: Flask, ko_factory: Callable[[str], object]) -> Iterator[Med
         yield srv
 
 
-def live_call(app: Flask, cloud: FakeTwilioCloud) -> SimulatedCall:
-    created = cloud.rest_client().create_call(to=KOREAN_LINE, from_="+34611000111",
+def live_call(app: Flask, cloud: FakeTwilioCloud, to: str = KOREAN_LINE,
+              first: str = "예약은 1번") -> SimulatedCall:
+    created = cloud.rest_client().create_call(to=to, from_="+34611000111",
                                               url=f"{BASE}/voice/incoming")
     call = cloud.answer(created["sid"])
-    assert call.heard("예약은 1번")
+    assert call.heard(first)
     body = call.requests[-1].body
     assert 'input="dtmf"' in body and "<Record" not in body  # Vosk listens, not Twilio
     flush(app)  # the session the stream server reads
@@ -78,8 +81,11 @@ def frames(path: Path, lead_s: float = 0.4, tail_s: float = 1.0) -> list[bytes]:
     return [ulaw[i:i + FRAME] for i in range(0, len(ulaw) - FRAME + 1, FRAME)]
 
 
-async def media_session(url: str, call_sid: str, chunks: list[bytes], stop: bool) -> None:
-    """What Twilio sends: connected, start, 20 ms media frames, stop (or a dropped line)."""
+async def media_session(url: str, call_sid: str, chunks: list[bytes], stop: bool,
+                        then: list[tuple[Callable[[], bool], list[bytes]]] = ()) -> None:  # type: ignore[assignment]
+    """What Twilio sends: connected, start, 20 ms media frames, stop (or a dropped line).
+
+    ``then``: further turns on the same stream, each (wait until this holds, frames)."""
     from websockets.asyncio.client import connect
 
     async with connect(url) as ws:
@@ -90,15 +96,36 @@ async def media_session(url: str, call_sid: str, chunks: list[bytes], stop: bool
                       "tracks": ["inbound"], "customParameters": {},
                       "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                       "channels": 1}}}))
-        for n, chunk in enumerate(chunks):
-            await ws.send(json.dumps({
-                "event": "media", "streamSid": "MZ" + "a" * 32, "sequenceNumber": str(n + 2),
-                "media": {"track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20),
-                          "payload": base64.b64encode(chunk).decode()}}))
+        n = 0
+        for ready, turn in [(lambda: True, chunks), *then]:
+            deadline = time.monotonic() + 30
+            while not ready():
+                assert time.monotonic() < deadline, "the call was not moved on"
+                await asyncio.sleep(0.02)
+            for chunk in turn:
+                await ws.send(json.dumps({
+                    "event": "media", "streamSid": "MZ" + "a" * 32, "sequenceNumber": str(n + 2),
+                    "media": {"track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20),
+                              "payload": base64.b64encode(chunk).decode()}}))
+                n += 1
         if stop:
             await ws.send(json.dumps({"event": "stop", "streamSid": "MZ" + "a" * 32,
                                       "stop": {"callSid": call_sid}}))
         # else: the connection just closes, as when the line drops
+
+
+def result_update(fake_call: FakeCall, limit_s: float = 30.0) -> dict[str, str]:
+    """The update that moves the call on (after any barge-in update)."""
+    deadline = time.monotonic() + limit_s
+    while not any("<Say" in u["Twiml"] for u in fake_call.updates):
+        assert time.monotonic() < deadline, "no call update reached the fake Twilio cloud"
+        time.sleep(0.02)
+    return next(u for u in fake_call.updates if "<Say" in u["Twiml"])
+
+
+def is_barge_in(update: dict[str, str]) -> bool:
+    twiml = update["Twiml"]
+    return "<Say" not in twiml and "<Play" not in twiml and 'input="dtmf"' in twiml
 
 
 def wait_update(fake_call: FakeCall, count: int = 1, limit_s: float = 30.0) -> dict[str, str]:
@@ -114,7 +141,7 @@ def test_spoken_option_moves_the_live_call_by_rest_update(
         synth: Callable[..., Path]) -> None:  # noqa: F811
     call = live_call(live_app, cloud)
     asyncio.run(media_session(server.url, call.call_sid, frames(synth("예약")), stop=True))
-    update = wait_update(cloud.calls[call.call_sid])
+    update = result_update(cloud.calls[call.call_sid])
     assert "예약 안내입니다" in update["Twiml"] and "<Hangup" in update["Twiml"]
     call.apply_updates()
     assert call.heard("예약 안내입니다") and not call.heard("환불 안내입니다")
@@ -131,7 +158,7 @@ def test_out_of_grammar_speech_reprompts_the_live_call(
     call = live_call(live_app, cloud)
     asyncio.run(media_session(server.url, call.call_sid,
                               frames(synth("오늘 날씨가 정말 좋네요")), stop=True))
-    update = wait_update(cloud.calls[call.call_sid])
+    update = result_update(cloud.calls[call.call_sid])
     call.apply_updates()
     assert call.heard(REPROMPT) and not call.ended
     assert "예약 안내입니다" not in update["Twiml"]
@@ -144,7 +171,7 @@ def test_line_dropped_mid_utterance_reprompts_not_guesses(
     chunks = frames(synth("예약"), tail_s=0.0)
     asyncio.run(media_session(server.url, call.call_sid, chunks[: len(chunks) * 3 // 4],
                               stop=False))
-    wait_update(cloud.calls[call.call_sid])
+    result_update(cloud.calls[call.call_sid])
     call.apply_updates()
     assert call.heard(REPROMPT) and not call.heard("예약 안내입니다")
     assert "dropped mid-utterance" in caplog.text
@@ -192,3 +219,103 @@ def test_stream_start_is_rendered_before_the_turn() -> None:
         '<?xml version="1.0" encoding="UTF-8"?><Response><Start>'
         '<Stream name="listen" track="inbound_track" url="wss://ivr.example/media">'
         '<Parameter name="language" value="ko" /></Stream></Start><Gather ')
+
+
+def test_caller_speaking_over_the_prompt_stops_it_before_the_result_moves_the_call(
+        live_app: Flask, cloud: FakeTwilioCloud, server: MediaStreamServer,
+        synth: Callable[..., Path]) -> None:  # noqa: F811
+    call = live_call(live_app, cloud)
+    # Speech 0.4 s into a prompt estimated at 4.8 s: a barge-in.
+    asyncio.run(media_session(server.url, call.call_sid, frames(synth("예약")), stop=True))
+    fake = cloud.calls[call.call_sid]
+    result_update(fake)
+    assert len(fake.updates) == 2
+    stop_prompt, moved_on = fake.updates
+    assert is_barge_in(stop_prompt) and 'numDigits="1"' in stop_prompt["Twiml"]
+    assert "예약 안내입니다" in moved_on["Twiml"]
+    call.apply_updates()
+    assert call.heard("예약 안내입니다") and call.ended
+
+
+def test_caller_silent_during_the_prompt_gets_no_barge_in_update(
+        live_app: Flask, cloud: FakeTwilioCloud, server: MediaStreamServer,
+        synth: Callable[..., Path]) -> None:  # noqa: F811
+    call = live_call(live_app, cloud)
+    chunks = frames(synth("예약"), lead_s=MENU_PROMPT_S + 0.7)  # speaks after the prompt
+    asyncio.run(media_session(server.url, call.call_sid, chunks, stop=True))
+    fake = cloud.calls[call.call_sid]
+    update = result_update(fake)
+    assert len(fake.updates) == 1 and "예약 안내입니다" in update["Twiml"]
+
+
+def test_barge_in_never_on_a_line_keeps_the_prompt(
+        live_app: Flask, cloud: FakeTwilioCloud, ko_factory: Callable[[str], object],
+        synth: Callable[..., Path]) -> None:  # noqa: F811
+    from speech.tuning import SpeechTuning
+
+    tuning = SpeechTuning.from_mapping({"lines": {"korean": {"barge_in": "never"}}})
+    with live_speech(live_app.extensions["centralita"], ko_factory,  # type: ignore[arg-type]
+                     tuning=tuning) as srv:
+        call = live_call(live_app, cloud)
+        asyncio.run(media_session(srv.url, call.call_sid, frames(synth("예약")), stop=True))
+        fake = cloud.calls[call.call_sid]
+        result_update(fake)
+    assert len(fake.updates) == 1 and "예약 안내입니다" in fake.updates[0]["Twiml"]
+
+
+def test_live_confirm_yes_then_korean_digits_fill_the_ask_node(
+        live_app: Flask, cloud: FakeTwilioCloud, server: MediaStreamServer,
+        synth: Callable[..., Path]) -> None:  # noqa: F811
+    call = live_call(live_app, cloud, FORMS_LINE, "내일 방문을 확인하시겠습니까")
+    fake = cloud.calls[call.call_sid]
+
+    def asked_for_digits() -> bool:
+        if not any("두 자리 방 번호" in u["Twiml"] for u in fake.updates):
+            return False
+        call.apply_updates()
+        flush(live_app)  # the new step reaches Redis, where the stream reads its turn
+        return True
+
+    # "네" after the confirm prompt; then, after the digits prompt (estimated 2.2 s),
+    # the two digits: the stream notices the new step while the caller is silent.
+    second = frames(synth("사 오"), lead_s=3.0)
+    asyncio.run(media_session(server.url, call.call_sid,
+                              frames(synth("네"), lead_s=MENU_PROMPT_S + 2), stop=True,
+                              then=[(asked_for_digits, second)]))
+    deadline = time.monotonic() + 30
+    while not any("확인했습니다" in u["Twiml"] for u in fake.updates):
+        assert time.monotonic() < deadline, "the digits did not move the call on"
+        time.sleep(0.02)
+    call.apply_updates()
+    assert call.heard("방 번호 4 5 확인했습니다") and call.ended
+    assert not any(is_barge_in(u) for u in fake.updates)  # both answers after the prompts
+    flush(live_app)
+    events = live_app.extensions["centralita"].components["call_records"].events(call.call_sid)
+    outcomes = {e.get("node"): e.get("outcome") for e in events if e.get("node")}
+    assert outcomes["visit_confirm"] == "yes" and outcomes["room_code"] == "answered"
+
+
+def test_barge_in_on_a_confirm_prompt_keeps_its_one_key_then_yes_moves_on(
+        live_app: Flask, cloud: FakeTwilioCloud, server: MediaStreamServer,
+        synth: Callable[..., Path]) -> None:  # noqa: F811
+    call = live_call(live_app, cloud, FORMS_LINE, "내일 방문을 확인하시겠습니까")
+    asyncio.run(media_session(server.url, call.call_sid, frames(synth("네")), stop=True))
+    fake = cloud.calls[call.call_sid]
+    result_update(fake)
+    stop_prompt, moved_on = fake.updates
+    assert is_barge_in(stop_prompt) and 'numDigits="1"' in stop_prompt["Twiml"]
+    assert "두 자리 방 번호를 말씀하세요" in moved_on["Twiml"]
+
+
+def test_prompt_estimate_follows_the_turn(live_app: Flask) -> None:
+    from call_flows.session import Session
+    from ivr.speech_turns import prompt_seconds
+
+    registry = live_app.extensions["centralita"].components["flows"]
+    flow = registry.current("ko_test")
+    menu = Session(call_sid="CA" + "3" * 32, caller="", called=KOREAN_LINE, line="korean",
+                   flow=flow.id, flow_version=flow.version, node="main_menu", language="ko")
+    assert prompt_seconds(registry, menu) == MENU_PROMPT_S
+    again = Session(**{**menu.__dict__, "attempts": 1})  # the shorter reprompt
+    assert 0 < prompt_seconds(registry, again) < MENU_PROMPT_S
+    assert prompt_seconds(registry, Session(**{**menu.__dict__, "node": "gone"})) == 0.0

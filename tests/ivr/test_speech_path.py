@@ -22,6 +22,7 @@ from tests.speech.conftest import synth  # noqa: F401  (session fixture: espeak-
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows_ko"
 KOREAN_LINE = "+34930009000"
+FORMS_LINE = "+34930009001"  # tests/flows_ko/ko_forms.yaml: confirm, then two digits
 MENU_PROMPT = "예약은 1번"
 REPROMPT = "예약이나 환불이라고 말씀해 주세요"
 KEYPAD = "예약 1번, 환불 2번"
@@ -195,4 +196,50 @@ def test_listening_for_gives_the_menu_grammar_and_free_speech_elsewhere(ko_app: 
     assert listening_for(registry, base.__class__(**{**base.__dict__, "node": "goodbye"})
                          ).phrases is None
     confirming = base.__class__(**{**base.__dict__, "pending": {"confirm": "booking"}})
-    assert listening_for(registry, confirming).phrases is None
+    assert listening_for(registry, confirming).phrases == ("네", "아니요")  # "did you say..."
+
+
+def test_listening_for_confirm_and_digit_nodes(ko_app: Flask) -> None:
+    from call_flows.session import Session
+    from speech.grammars import GrammarKind, digit_words
+
+    registry = ko_app.extensions["centralita"].components["flows"]
+    flow = registry.current("ko_forms")
+    base = Session(call_sid="CA" + "2" * 32, caller="", called=FORMS_LINE, line="korean_forms",
+                   flow=flow.id, flow_version=flow.version, node="visit_confirm", language="ko")
+    confirm = listening_for(registry, base)
+    assert confirm.kind is GrammarKind.YES_NO and confirm.phrases == ("네", "아니요")
+    ask = listening_for(registry, base.__class__(**{**base.__dict__, "node": "room_code"}))
+    assert ask.kind is GrammarKind.DIGITS and ask.sequence and ask.max_digits == 2
+    assert ask.phrases == digit_words("ko")
+
+
+def test_confirm_answered_yes_then_digits_by_voice_fill_the_ask_node(
+        ko_app: Flask, sim: Simulator, cloud: FakeTwilioCloud, synth: Callable[..., Path],  # noqa: F811
+        redis_client: redis.Redis) -> None:
+    call = sim.call(to=FORMS_LINE).start()
+    assert call.heard("내일 방문을 확인하시겠습니까")
+    answer(call, cloud, wav_of(synth, "네"))
+    assert call.heard("두 자리 방 번호를 말씀하세요") and not call.heard("방문이 취소되었습니다")
+    answer(call, cloud, wav_of(synth, "사 오"))
+    assert call.heard("방 번호 4 5 확인했습니다")
+    assert call.ended
+    flush(ko_app)
+    events = ko_app.extensions["centralita"].components["call_records"].events(call.call_sid)
+    outcomes = {e.get("node"): e.get("outcome") for e in events if e.get("node")}
+    assert outcomes["visit_confirm"] == "yes" and outcomes["room_code"] == "answered"
+
+
+def test_confirm_answered_no_by_voice_takes_the_no_edge(
+        sim: Simulator, cloud: FakeTwilioCloud, synth: Callable[..., Path]) -> None:  # noqa: F811
+    call = sim.call(to=FORMS_LINE).start()
+    answer(call, cloud, wav_of(synth, "아니요"))
+    assert call.heard("방문이 취소되었습니다") and not call.heard("두 자리 방 번호")
+
+
+def test_out_of_grammar_answer_to_a_confirm_reprompts(
+        sim: Simulator, cloud: FakeTwilioCloud, synth: Callable[..., Path]) -> None:  # noqa: F811
+    call = sim.call(to=FORMS_LINE).start()
+    answer(call, cloud, wav_of(synth, "안녕하세요"))
+    assert call.heard("네 또는 아니요라고 말씀해 주세요")
+    assert not call.heard("방문이 취소되었습니다") and not call.heard("두 자리 방 번호")
