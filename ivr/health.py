@@ -1,11 +1,15 @@
-"""Health, metrics and the few static files Twilio fetches (hold music)."""
+"""Health, metrics and the few static files Twilio fetches (hold music).
+
+``/static/hold.wav`` is the 30-second clip; ``/static/hold-<s>.wav`` the
+shorter ones (s = 1..30) that make a queue's announcement period any whole number of seconds.
+"""
 
 from __future__ import annotations
 
 import time
 
 import redis
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, abort, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from ivr import hold
@@ -50,7 +54,10 @@ def metrics() -> Response:
 
 
 @bp.get("/static/hold.wav")
-def hold_music() -> Response:
-    response = Response(hold.hold_music(), mimetype="audio/wav")
+@bp.get("/static/hold-<int:seconds>.wav")
+def hold_music(seconds: int = hold.MUSIC_SECONDS) -> Response:
+    if not 1 <= seconds <= hold.MUSIC_SECONDS:
+        abort(404)
+    response = Response(hold.hold_music(seconds), mimetype="audio/wav")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

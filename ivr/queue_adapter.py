@@ -31,6 +31,7 @@ class HoldEstimate:
     low_s: float | None
     high_s: float | None
     offer_callback: bool
+    staffed: bool = True  # some signed-in agent (not offline) could take this call
 
 
 class QueueAdapter:
@@ -74,7 +75,17 @@ class QueueAdapter:
             if guess is not None:
                 _, low, high = guess
         return HoldEstimate(position=info.position, waiting=info.waiting, low_s=low,
-                            high_s=high, offer_callback=info.offer_callback)
+                            high_s=high, offer_callback=info.offer_callback,
+                            staffed=self.staffed(call_sid))
+
+    def staffed(self, call_sid: str) -> bool:
+        """Whether any agent who is signed in (available, busy, wrapping up or paused)
+        could take the call: when none is, the caller is told so, not kept guessing."""
+        call = self.store.call(call_sid)
+        if call is None:
+            return True
+        return any(agent.state != "offline" and _can_serve(agent, call.queue, call.needs)
+                   for agent in self.store.agents())
 
     def export_metrics(self, registry: CollectorRegistry) -> None:
         waiting = Gauge("ivr_queue_waiting", "calls waiting", ["queue"], registry=registry)

@@ -208,16 +208,26 @@ def prompts_text(actions: Iterable[a.Action]) -> list[str]:
     return out
 
 
-def hold(language: str, sentences: Sequence[str], token: str) -> str:
-    """One hold period: the announcement, then music; any key goes to ``hold-key``."""
+def hold(language: str, sentences: Sequence[str], token: str,
+         music: Sequence[tuple[str, int]] = (("/static/hold.wav", 1),),
+         offer: bool = True) -> str:
+    """One hold period: the announcement, then ``music`` as (clip URL, loop count).
+
+    It all plays inside a one-key Gather whose key goes to ``hold-key``; while no
+    callback is on ``offer`` the URL says so (``offer=0``) and the key does nothing.
+    """
     response = VoiceResponse()
-    gather = response.gather(num_digits=1, action=f"/voice/hold-key?s={quote(token, safe='')}",
-                             method="POST", timeout=1, input="dtmf",
-                             action_on_empty_result=False)
+    action = f"/voice/hold-key?s={quote(token, safe='')}" + ("" if offer else "&offer=0")
+    gather = response.gather(num_digits=1, action=action, method="POST", timeout=1,
+                             input="dtmf", action_on_empty_result=False)
     voice = DEFAULT_VOICES.get(language)
     for sentence in sentences:
         gather.say(sentence, language=language_tag(language), voice=voice)
-    gather.play("/static/hold.wav")
+    for url, loop in music:
+        if loop == 1:
+            gather.play(url)
+        else:
+            gather.play(url, loop=loop)
     return to_xml(response)
 
 

@@ -11,6 +11,9 @@ Example (``queues.yaml``)::
       offer_callback_after_s: 120
       callback: {max_attempts: 3, retry_s: 120}
       resume_window_s: 300        # a caller who hangs up and calls back gets the place
+      announce_every_s: 30        # holding callers hear position/estimate this often (15-300)
+      announce_position: true     # "you are number 3 in line"
+      announce_estimate: true     # "the estimated wait is between 2 and 4 minutes"
       steps:
         - {after_s: 60, min_level: 1}       # relax the required level
         - {after_s: 120, raise_priority: 1}
@@ -37,6 +40,7 @@ from queueing.errors import RulesError
 from queueing.model import MAX_LEVEL, MAX_PRIORITY
 
 AGENT_ORDERS = ("most_skilled", "longest_idle")
+ANNOUNCE_EVERY_RANGE = (15, 300)  # seconds; shorter nags, longer leaves callers wondering
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class QueueRules:
     callback_retry_s: float = 120.0
     resume_window_s: float = 300.0
     steps: tuple[AgingStep, ...] = ()
+    announce_every_s: int = 30  # the hold music between two announcements lasts this
+    announce_position: bool = True
+    announce_estimate: bool = True
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -104,6 +111,21 @@ def _int(value: Any, where: str, low: int, high: int) -> int:
     return value
 
 
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise RulesError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _every(value: Any, where: str) -> int:
+    low, high = ANNOUNCE_EVERY_RANGE
+    whole = isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and float(value).is_integer()
+    if not whole or not low <= value <= high:
+        raise RulesError(f"{where}: expected whole seconds {low}..{high}, got {value!r}")
+    return int(value)
+
+
 def _step(raw: Any, where: str) -> AgingStep:
     if not isinstance(raw, dict):
         raise RulesError(f"{where}: each step is a mapping with after_s and an action")
@@ -146,6 +168,10 @@ def parse_queue(raw: Any, where: str, base: QueueRules) -> QueueRules:
             changes[key] = _number(value, at)
         elif key == "offer_callback_after_s":
             changes[key] = None if value is None else _number(value, at)
+        elif key == "announce_every_s":
+            changes[key] = _every(value, at)
+        elif key in ("announce_position", "announce_estimate"):
+            changes[key] = _bool(value, at)
         elif key == "agent_order":
             if value not in AGENT_ORDERS:
                 raise RulesError(f"{at}: expected one of {AGENT_ORDERS}, got {value!r}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from flask import request, session
 
+from ivr.web.i18n_admin import ADMIN_STRINGS
+
 LANGUAGES = ("es", "ca", "en")
 LANGUAGE_NAMES = {"es": "Español", "ca": "Català", "en": "English"}
 DEFAULT = "es"
@@ -373,6 +375,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "by_day": "Trucades per dia", "by_queue": "Per cua", "by_agent": "Per agent",
     },
 }
+
+for _lang, _extra in ADMIN_STRINGS.items():
+    STRINGS[_lang].update(_extra)
 
 
 def language() -> str:

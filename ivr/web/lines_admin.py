@@ -109,7 +109,8 @@ def validate(form: LineForm, flows: Mapping[str, tuple[str, ...]]) -> dict[str, 
     """Check each field; fill ``form.errors``; return the clean values."""
     err = form.errors
     numbers: list[str] = []
-    for number in (n.strip() for n in re.split(r"[,\s]+", form.numbers) if n.strip()):
+    # Commas separate numbers; spaces are part of how people write one (930 001 002).
+    for number in (n.strip() for n in re.split(r"[,;\n]+", form.numbers) if n.strip()):
         e164 = to_e164(number, None if number.startswith("+") else "ES")
         if e164 is None:
             err["numbers"] = f"'{number}' is not a phone number: write it in E.164 (+34...)"
@@ -153,7 +154,8 @@ def validate(form: LineForm, flows: Mapping[str, tuple[str, ...]]) -> dict[str, 
             "holidays": sorted(set(holidays))}
 
 
-def block_text(form: LineForm, clean: Mapping[str, Any], raw: MarkedDict) -> list[str]:
+def block_text(form: LineForm, clean: Mapping[str, Any], raw: Mapping[str, Any]
+               ) -> list[str]:
     """The YAML lines of the line's block, keeping the keys the form does not edit."""
     q = json.dumps  # a JSON string is a YAML string: safe for any text
     out = [f"  {form.name}:"]
@@ -227,3 +229,78 @@ def problems_by_field(problems: list[Problem], text: str, name: str
         else:
             rest.append(f"{Path(p.file).name}:{p.line}: {p.message}")
     return by_field, rest
+
+
+# ---------------------------------------------------------------- adding and removing
+
+LINE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+RESERVED_NAMES = frozenset({"new", "versions"})  # words the pages' own URLs use
+
+
+def default_name(raw_lines: MarkedDict) -> str:
+    """The line that answers numbers no line names: ``default: true``, else the first."""
+    names = [str(n) for n in raw_lines]
+    marked = [n for n in names if isinstance(raw_lines[n], Mapping)
+              and raw_lines[n].get("default") is True]
+    return marked[0] if marked else names[0]
+
+
+def name_problem(name: str, raw_lines: MarkedDict) -> str | None:
+    """Why ``name`` cannot be a new line's name, or None."""
+    if not LINE_NAME.match(name) or name in RESERVED_NAMES:
+        return ("a line name is 1-40 lower-case letters, digits, - or _, starting with a "
+                "letter (not 'new' or 'versions')")
+    if name in raw_lines:
+        return f"there is already a line '{name}': choose another name or edit that one"
+    return None
+
+
+def new_form(text: str) -> LineForm:
+    """A blank line that starts from the default line's flow, languages and hours."""
+    raw_lines, _ = read_lines(text)
+    model = form_of(text, default_name(raw_lines))
+    return LineForm(name="", flow=model.flow, languages=model.languages,
+                    timezone=model.timezone, always_open=model.always_open,
+                    hours=dict(model.hours), holidays=list(model.holidays))
+
+
+def template_raw(raw_lines: MarkedDict) -> dict[str, Any]:
+    """Keys a new line copies from the default line: region, voices, locales."""
+    model = raw_lines[default_name(raw_lines)]
+    return {k: model[k] for k in ("region", "voices", "locales")
+            if isinstance(model, Mapping) and k in model}
+
+
+def _end_of_lines(raw_lines: MarkedDict, rows: list[str]) -> int:
+    """The row index just after the last line's block (before trailing blanks/comments)."""
+    last = max(raw_lines.line_of(n) for n in raw_lines)  # 1-based row of the last name
+    end = last
+    while end < len(rows) and (not rows[end].strip() or rows[end].startswith((" ", "\t"))):
+        end += 1  # indented rows (and blank ones) still belong to the mapping
+    while end > last and (not rows[end - 1].strip()
+                          or rows[end - 1].lstrip().startswith("#")):
+        end -= 1
+    return end
+
+
+def add_block(text: str, block: list[str]) -> str:
+    """``text`` with a new line's block after the last line; the rest as it was."""
+    raw_lines, rows = read_lines(text)
+    end = _end_of_lines(raw_lines, rows)
+    return "\n".join(rows[:end] + block + rows[end:]) + "\n"
+
+
+def remove_problem(raw_lines: MarkedDict, name: str) -> str | None:
+    """Why line ``name`` cannot be removed, or None."""
+    if len(raw_lines) <= 1:
+        return (f"'{name}' is the only line: every call needs a line to answer it; "
+                "add another line first")
+    if name == default_name(raw_lines):
+        return (f"'{name}' is the default line: it answers every number no other line "
+                "names. Make another line the default first (default: true in lines.yaml)")
+    return None
+
+
+def remove_block(text: str, name: str) -> str:
+    """``text`` without line ``name``'s block; comments of other lines are kept."""
+    return replace_block(text, name, [])

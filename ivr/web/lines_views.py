@@ -5,6 +5,11 @@ checked by ``check_paths`` (as ``ivr flows check``), kept as a version with its
 author and time, and published by writing the file atomically and reloading the
 registry -- new calls get the new hours, calls in progress are not touched. Any
 earlier version can be published again (roll back).
+
+Lines are added (``/admin/lines/new``, starting from the default line's flow,
+languages and hours) and removed (``/admin/lines/<name>/remove``, after a page that
+says where its numbers will go: the default line) the same way. The default line and
+the only line cannot be removed.
 """
 
 from __future__ import annotations
@@ -21,12 +26,19 @@ from ivr.web import bp
 from ivr.web.i18n import t
 from ivr.web.lines_admin import (
     LineForm,
+    add_block,
     block_text,
+    default_name,
     form_from_post,
     form_of,
+    name_problem,
+    new_form,
     problems_by_field,
     read_lines,
+    remove_block,
+    remove_problem,
     replace_block,
+    template_raw,
     validate,
 )
 from ivr.web.session import page, require_user
@@ -84,10 +96,23 @@ def publish_lines(vf: VersionedFile, number: int, author: str) -> None:
 
 
 def _render(form: LineForm, vf: VersionedFile, draft: int | None, others: list[str],
-            status: int = 200) -> Any:
+            status: int = 200, is_new: bool = False) -> Any:
     return render_template("web/line_edit.html", form=form, days=DAYS, flows=_flows(),
                            zones=COMMON_ZONES, versions=vf.versions(), draft=draft,
-                           other_problems=others), status
+                           other_problems=others, is_new=is_new), status
+
+
+def _save(vf: VersionedFile, text: str, user: str, said: tuple[str, str],
+          **values: Any) -> int:
+    """Keep ``text`` as a version; publish it too when the form's button said so.
+    ``said``: the message keys for (published, draft)."""
+    number = vf.save(text, user)
+    if request.form.get("action") == "publish":
+        publish_lines(vf, number, user)
+        flash(t(said[0], n=number, **values))
+    else:
+        flash(t(said[1], n=number, **values))
+    return number
 
 
 @bp.get("/admin/lines")
@@ -102,7 +127,7 @@ def lines_index() -> Any:
     raw, _ = read_lines(text)
     forms = [form_of(text, str(name)) for name in raw]
     return render_template("web/lines_index.html", forms=forms, days=DAYS,
-                           versions=vf.versions(), draft=draft)
+                           versions=vf.versions(), draft=draft, default=default_name(raw))
 
 
 @bp.get("/admin/lines/<name>")
@@ -138,13 +163,68 @@ def line_save(name: str) -> Any:
     if problems:
         form.errors, others = problems_by_field(problems, new_text, name)
         return _render(form, vf, draft, others, 400)
-    number = vf.save(new_text, user.name)
-    if request.form.get("action") == "publish":
-        publish_lines(vf, number, user.name)
-        flash(t("published_ok", n=number))
-    else:
-        flash(t("saved", n=number))
+    _save(vf, new_text, user.name, ("published_ok", "saved"))
     return redirect(url_for("web.line_edit", name=name))
+
+
+@bp.get("/admin/lines/new")
+@page("admin")
+def line_new() -> Any:
+    vf = lines_file()
+    text, draft = vf.newest()
+    return _render(new_form(text), vf, draft, [], is_new=True)
+
+
+@bp.post("/admin/lines/new")
+@page("admin")
+def line_create() -> Any:
+    user = require_user()
+    vf = lines_file()
+    text, draft = vf.newest()
+    raw_lines, _ = read_lines(text)
+    name = str(request.form.get("name", "")).strip()
+    form = form_from_post(name, request.form, request.form.getlist("holiday_date"),
+                          request.form.getlist("holiday_name"))
+    clean = validate(form, _flows())
+    if (problem := name_problem(name, raw_lines)) is not None:
+        form.errors["name"] = problem
+    if not clean["numbers"] and "numbers" not in form.errors:
+        form.errors["numbers"] = "give the number(s) this line answers, in E.164 (+34...)"
+    if form.errors:
+        return _render(form, vf, draft, [], 400, is_new=True)
+    new_text = add_block(text, block_text(form, clean, template_raw(raw_lines)))
+    problems = check_replacing(vf.path.parent, vf.path, new_text)
+    if problems:
+        form.errors, others = problems_by_field(problems, new_text, name)
+        return _render(form, vf, draft, others, 400, is_new=True)
+    _save(vf, new_text, user.name, ("line_added_published", "line_added_draft"), name=name)
+    return redirect(url_for("web.line_edit", name=name))
+
+
+@bp.route("/admin/lines/<name>/remove", methods=["GET", "POST"])
+@page("admin")
+def line_remove(name: str) -> Any:
+    vf = lines_file()
+    text, draft = vf.newest()
+    raw_lines, _ = read_lines(text)
+    if name not in raw_lines:
+        return render_template("web/forbidden.html", message=f"{t('error')}: {name}",
+                               home=url_for("web.lines_index")), 404
+    form = form_of(text, name)
+    refused = remove_problem(raw_lines, name)
+    status = 409 if refused else 200
+    if request.method == "POST" and refused is None:
+        new_text = remove_block(text, name)
+        problems = check_replacing(vf.path.parent, vf.path, new_text)
+        if not problems:
+            _save(vf, new_text, require_user().name,
+                  ("line_removed_published", "line_removed_draft"), name=name,
+                  numbers=form.numbers or "-", default=default_name(raw_lines))
+            return redirect(url_for("web.lines_index"))
+        refused = "; ".join(f"{Path(p.file).name}:{p.line}: {p.message}" for p in problems)
+        status = 400
+    return render_template("web/line_remove.html", form=form, refused=refused,
+                           default=default_name(raw_lines), draft=draft), status
 
 
 @bp.post("/admin/lines/versions/<int:number>/publish")

@@ -24,7 +24,8 @@ from queueing.rules import AGENT_ORDERS, RulesConfig, parse_rules
 
 NUMBER_FIELDS = ("reservation_timeout_s", "wrap_up_s", "service_level_s",
                  "offer_callback_after_s", "resume_window_s", "callback_max_attempts",
-                 "callback_retry_s")
+                 "callback_retry_s", "announce_every_s")
+FLAG_FIELDS = ("announce_position", "announce_estimate")  # "yes" / "no" / "" (inherit)
 STEP_FIELDS = ("after_s", "min_level", "raise_priority", "overflow_to", "offer_voicemail")
 MAX_QUEUES = 50
 MAX_STEPS = 12
@@ -74,6 +75,9 @@ def forms_of(text: str) -> list[QueueForm]:
                 form.no_steps = not value and name != "default"
             elif key in NUMBER_FIELDS or key == "agent_order":
                 form.values[key] = _text(value)
+            elif key in FLAG_FIELDS:
+                form.values[key] = "yes" if value is True else "no" if value is False \
+                    else _text(value)
         forms.append(form)
     return forms
 
@@ -97,7 +101,7 @@ def queue_data(form: QueueForm) -> dict[str, Any]:
     out: dict[str, Any] = {}
     values = form.values
     for key in ("reservation_timeout_s", "wrap_up_s", "service_level_s",
-                "offer_callback_after_s", "resume_window_s"):
+                "offer_callback_after_s", "resume_window_s", "announce_every_s"):
         given = values.get(key, "").strip()
         if not given:
             continue
@@ -105,6 +109,12 @@ def queue_data(form: QueueForm) -> dict[str, Any]:
             out[key] = None
         else:
             out[key] = _number(given, key, err)
+    for key in FLAG_FIELDS:
+        given = values.get(key, "").strip()
+        if given in {"yes", "no"}:
+            out[key] = given == "yes"
+        elif given:
+            err[key] = "choose yes or no"
     if values.get("agent_order"):
         if values["agent_order"] not in AGENT_ORDERS:
             err["agent_order"] = f"choose {' or '.join(AGENT_ORDERS)}"
@@ -203,7 +213,7 @@ def forms_from_post(post: Mapping[str, Any], getlist: Any) -> list[QueueForm]:
         if name and post.get(f"q{i}-remove") == "1" and name != "default":
             continue
         form = QueueForm(name or "")
-        for key in (*NUMBER_FIELDS, "agent_order", "head_start_s"):
+        for key in (*NUMBER_FIELDS, *FLAG_FIELDS, "agent_order", "head_start_s"):
             form.values[key] = str(post.get(f"q{i}-{key}", "")).strip()
         columns = {k: getlist(f"q{i}-step-{k}") for k in STEP_FIELDS}
         count = max((len(v) for v in columns.values()), default=0)

@@ -139,7 +139,12 @@ def test_silent_caller_is_never_stuck(open_app: Flask, sim: Simulator) -> None:
 
 def test_queued_call_is_in_our_router_and_hears_its_position(open_app: Flask,
                                                             sim: Simulator) -> None:
+    from queueing.model import AgentState, needs_from_skills
+
     store = open_app.extensions["centralita"].components["queue"]
+    # An agent who could answer is signed in but on a break: callers wait, and hear it.
+    store.upsert_agent("ana", dict(needs_from_skills({"language": "es", "topic": "billing"})))
+    store.set_state("ana", AgentState.PAUSED, reason="break")
     first = sim.call(from_=UNKNOWN, to=SUPPORT).start()
     first.press("1").press("*").press("1")  # Spanish, no account, billing
     assert store.hold_info(first.call_sid).position == 1

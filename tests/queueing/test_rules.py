@@ -38,3 +38,36 @@ def test_bad_rules_name_the_key(tmp_path: Path, text: str, message: str) -> None
     path.write_text(text)
     with pytest.raises(RulesError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_rules(path)
+
+
+def test_hold_announcements_per_queue_inherit_and_survive_redis_json(tmp_path: Path) -> None:
+    from queueing.rules import rules_from_json
+
+    path = tmp_path / "queues.yaml"
+    path.write_text("default:\n  announce_every_s: 45\n  announce_position: false\n"
+                    "queues:\n  billing: {announce_every_s: 120, announce_estimate: false}\n"
+                    "  sales: {announce_position: true}\n")
+    rules = load_rules(path)
+    assert (rules.default.announce_every_s, rules.default.announce_position,
+            rules.default.announce_estimate) == (45, False, True)
+    billing = rules.for_queue("billing")
+    assert (billing.announce_every_s, billing.announce_position,
+            billing.announce_estimate) == (120, False, False)
+    assert rules.for_queue("sales").announce_position is True
+    assert rules_from_json(billing.to_json()) == billing  # as every process reads them
+    assert rules_from_json('{"wrap_up_s": 30}').announce_every_s == 30  # older JSON
+
+
+@pytest.mark.parametrize("text, message", [
+    ("default: {announce_every_s: 10}", "default.announce_every_s: expected whole seconds 15..300"),
+    ("queues: {x: {announce_every_s: 301}}", "queues.x.announce_every_s: expected whole seconds"),
+    ("queues: {x: {announce_every_s: 30.5}}", "announce_every_s: expected whole seconds"),
+    ("queues: {x: {announce_every_s: true}}", "announce_every_s: expected whole seconds"),
+    ("queues: {x: {announce_position: 'no'}}", "queues.x.announce_position: expected true or false"),
+    ("default: {announce_estimate: 1}", "default.announce_estimate: expected true or false"),
+])
+def test_bad_announcement_rules_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "queues.yaml"
+    path.write_text(text)
+    with pytest.raises(RulesError, match=message):
+        load_rules(path)

@@ -348,6 +348,40 @@ def test_admin_changes_business_hours_and_new_calls_follow(server: str, page: ob
     assert "Nochevieja" not in (flows_dir / "lines.yaml").read_text("utf-8")
 
 
+def test_admin_adds_a_line_and_its_number_is_answered_by_its_flow(
+        server: str, page: object, web_app: Flask, flows_dir: Path, shots: Path) -> None:
+    expect = playwright_api.expect
+    tab: object = page
+    log_in(tab, server, "ana")
+    tab.get_by_role("link", name="Líneas y horarios").click()  # type: ignore[attr-defined]
+    tab.get_by_role("link", name="Añadir una línea").click()  # type: ignore[attr-defined]
+    tab.get_by_label("Nombre de la línea").fill("ventas")  # type: ignore[attr-defined]
+    tab.get_by_label("Números").fill("930 001 002")  # type: ignore[attr-defined]
+    tab.get_by_label("Idiomas").fill("en, es")  # type: ignore[attr-defined]
+    tab.get_by_label("Idioma por defecto").select_option("en")  # type: ignore[attr-defined]
+    tab.get_by_label("Abierto 24 horas").check()  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Guardar y publicar").click()  # type: ignore[attr-defined]
+    expect(tab.locator("p.flash")).to_contain_text("Línea ventas añadida y publicada")  # type: ignore[attr-defined]
+    expect(tab.get_by_label("Números")).to_have_value("+34930001002")  # type: ignore[attr-defined]
+    shot(tab, shots, "admin-line-new.png")
+    # A call placed the way Twilio places it, to the new number: the new line's flow in
+    # English straight away (the default line would ask for a language first).
+    call = Simulator(server, "test-token").call(from_="+34699000400", to="+34930001002").start()
+    assert call.heard("Welcome to Centralita customer service."), call.transcript()
+    assert not call.heard("Para español, pulse 1")
+    call.hangup()
+    assert "  ventas:" in (flows_dir / "lines.yaml").read_text("utf-8")
+    # Removing it says where its number goes; the next call gets the default line.
+    tab.get_by_role("link", name="Quitar ventas").click()  # type: ignore[attr-defined]
+    expect(tab.locator("#remove-consequence")).to_contain_text("+34930001002")  # type: ignore[attr-defined]
+    expect(tab.locator("#remove-consequence")).to_contain_text("support")  # type: ignore[attr-defined]
+    tab.get_by_role("button", name="Quitar y publicar").click()  # type: ignore[attr-defined]
+    expect(tab.locator("p.flash")).to_contain_text("línea por defecto, support")  # type: ignore[attr-defined]
+    again = Simulator(server, "test-token").call(from_="+34699000401", to="+34930001002").start()
+    assert again.heard("Para español, pulse 1"), again.transcript()
+    again.hangup()
+
+
 def test_admin_sets_queue_rules_applied_without_restart(server: str, page: object,
                                                         web_app: Flask, shots: Path) -> None:
     expect = playwright_api.expect

@@ -158,3 +158,123 @@ def test_keys_the_form_does_not_show_are_kept(web_client: FlaskClient, web_app: 
     assert "record_calls: false" in block and 'voices: {es: "Polly.Lucia"' in block
     line = web_app.extensions["centralita"].get("flows").line("international")
     assert line.region == "GB" and line.voice("en") == "Polly.Amy"
+
+
+def new_line_data(token: str, **changes: Any) -> dict[str, Any]:
+    """A new English line, open all day, as the "new line" form posts it."""
+    values: dict[str, Any] = {"name": "ventas", "numbers": "930 001 002", "language": "en",
+                              "languages": "en, es", "always_open": "1", "action": "publish",
+                              "holiday_date": [""], "holiday_name": [""]}
+    return form_data(token, **{**values, **changes})
+
+
+def test_add_a_line_that_answers_its_number(web_client: FlaskClient, web_app: Flask,
+                                            flows_dir: Path) -> None:
+    token = login(web_client, "ana")
+    blank = web_client.get("/admin/lines/new").get_data(as_text=True)
+    assert '<label for="name">' in blank and 'id="name" name="name" value=""' in blank
+    assert re.search(r'id="hours_mon" name="hours_mon" value="09:00-18:00"', blank)  # default's
+    registry = web_app.extensions["centralita"].get("flows")
+    assert registry.line_for("+34930001002").name == "support"  # nobody's number yet
+    shipped = _lines(flows_dir)
+
+    answer = web_client.post("/admin/lines/new", data=new_line_data(token))
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/admin/lines/ventas")
+    line = registry.line_for("+34930001002")  # written as E.164, answered by the new line
+    assert (line.name, line.flow, line.language, line.languages) == ("ventas", "demo", "en",
+                                                                     ("en", "es"))
+    assert line.hours.always_open and line.voice("en") == "Polly.Amy"  # voices: the default's
+    text = _lines(flows_dir)
+    assert text.startswith(shipped.rstrip("\n")) and text.rstrip().endswith("locales: "
+                                                                            '{es: "es-ES", ca: "ca-ES", en: "en-GB"}')
+    page = web_client.get("/admin/lines/ventas").get_data(as_text=True)
+    assert "publicada" in page and 'value="+34930001002"' in page
+    index = web_client.get("/admin/lines").get_data(as_text=True)
+    assert 'href="/admin/lines/ventas/remove"' in index
+    assert 'href="/admin/lines/support/remove"' not in index  # the default line stays
+
+
+def test_a_new_line_is_checked_field_by_field(web_client: FlaskClient, flows_dir: Path) -> None:
+    token = login(web_client, "ana")
+    before = _lines(flows_dir)
+    cases = [({"name": "Ventas!"}, "name", "a line name is 1-40 lower-case letters"),
+             ({"name": "support"}, "name", "there is already a line &#39;support&#39;"),
+             ({"name": "new"}, "name", "not &#39;new&#39;"),
+             ({"numbers": ""}, "numbers", "give the number(s) this line answers"),
+             ({"languages": "en, ko"}, "languages", "does not speak ko")]
+    for changes, field, text in cases:
+        answer = web_client.post("/admin/lines/new", data=new_line_data(token, **changes))
+        assert answer.status_code == 400, changes
+        html = answer.get_data(as_text=True)
+        assert re.search(rf'id="{field}-error">[^<]*{re.escape(text)}', html), (field, html)
+        assert 'action="/admin/lines/new"' in html  # still the new-line form
+    taken = web_client.post("/admin/lines/new", data=new_line_data(token, numbers="+34930001001"))
+    assert taken.status_code == 400
+    assert "number +34930001001 belongs to both lines" in taken.get_data(as_text=True)
+    assert _lines(flows_dir) == before
+    assert not web_app_versions(web_client)
+
+
+def web_app_versions(client: FlaskClient) -> list[Any]:
+    database = client.application.extensions["centralita"].get("database")
+    return [v for v in database.flows.versions("@lines") if v["author"] != "file"]
+
+
+def test_remove_a_line_its_numbers_go_to_the_default(web_client: FlaskClient, web_app: Flask,
+                                                     flows_dir: Path) -> None:
+    token = login(web_client, "ana")
+    registry = web_app.extensions["centralita"].get("flows")
+    shipped = _lines(flows_dir)
+    confirm = web_client.get("/admin/lines/catalunya/remove").get_data(as_text=True)
+    consequence = re.search(r'id="remove-consequence">([^<]*)<', confirm)
+    assert consequence and "+34930001001" in consequence.group(1)
+    assert "support" in consequence.group(1)
+
+    done = web_client.post("/admin/lines/catalunya/remove",
+                           data={"csrf_token": token, "action": "publish"},
+                           follow_redirects=True)
+    html = done.get_data(as_text=True)
+    assert done.status_code == 200 and re.search(
+        r'class="flash"[^>]*>Línea catalunya quitada y publicada[^<]*\+34930001001[^<]*'
+        r'línea por defecto, support', html)
+    assert registry.line("catalunya") is None
+    assert registry.line_for("+34930001001").name == "support"
+    text = _lines(flows_dir)
+    assert "catalunya" not in text and "# Which flow answers" in text
+    before, rest = shipped.split("  catalunya:")
+    assert text == before + "  international:" + rest.split("  international:")[1]  # just it
+
+    draft = web_client.post("/admin/lines/international/remove",
+                            data={"csrf_token": token, "action": "draft"})
+    assert draft.status_code == 302 and _lines(flows_dir) == text  # a draft changes nothing
+    assert registry.line_for("+442071838750").name == "international"
+    index = web_client.get("/admin/lines").get_data(as_text=True)
+    assert "international" not in index.split('id="lines"')[1].split("</table>")[0]  # the draft
+    number = int(re.findall(r'<tr data-version="(\d+)">', index)[0])
+    web_client.post(f"/admin/lines/versions/{number}/publish", data={"csrf_token": token})
+    assert registry.line_for("+442071838750").name == "support"
+
+
+def test_the_default_or_only_line_cannot_be_removed(web_client: FlaskClient,
+                                                    flows_dir: Path) -> None:
+    token = login(web_client, "ana")
+    shipped = _lines(flows_dir)
+    for method in ("get", "post"):
+        answer = getattr(web_client, method)("/admin/lines/support/remove",
+                                             data={"csrf_token": token, "action": "publish"})
+        assert answer.status_code == 409
+        refused = re.search(r'id="remove-refused">(.*?)</div>', answer.get_data(as_text=True),
+                            re.DOTALL)
+        assert refused and "&#39;support&#39; is the default line" in refused.group(1)
+    assert _lines(flows_dir) == shipped
+    for name in ("catalunya", "international"):
+        web_client.post(f"/admin/lines/{name}/remove",
+                        data={"csrf_token": token, "action": "publish"})
+    path = flows_dir / "lines.yaml"
+    path.write_text(_lines(flows_dir).replace("    default: true\n", ""), encoding="utf-8")
+    only = web_client.post("/admin/lines/support/remove",
+                           data={"csrf_token": token, "action": "publish"})
+    assert only.status_code == 409
+    assert "&#39;support&#39; is the only line" in only.get_data(as_text=True)
+    assert "  support:" in _lines(flows_dir)
+    assert web_client.get("/admin/lines/nothere/remove").status_code == 404

@@ -125,3 +125,44 @@ def test_only_admins_edit_queue_rules(web_client: FlaskClient) -> None:
     token = login(web_client, "sergi")
     assert web_client.get("/admin/queues").status_code == 403
     assert web_client.post("/admin/queues", data=rules_form(token)).status_code == 403
+
+
+def test_hold_announcements_per_queue(web_client: FlaskClient, web_app: Flask,
+                                      data_dir: Path) -> None:
+    token = login(web_client, "ana")
+    html = web_client.get("/admin/queues").get_data(as_text=True)
+    assert '<label for="q0-announce_every_s">Avisar cada</label>' in html
+    assert 'placeholder="30"' in html and '<label for="q0-announce_estimate">' in html
+    answer = web_client.post("/admin/queues", data=rules_form(token, **{
+        "q1-announce_every_s": "60", "q1-announce_estimate": "no",
+        "q0-announce_position": "yes"}))
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    saved = yaml.safe_load((data_dir / "queues.yaml").read_text(encoding="utf-8"))
+    assert saved["queues"]["support"]["announce_every_s"] == 60
+    assert saved["queues"]["support"]["announce_estimate"] is False
+    assert "announce_estimate" not in saved["default"]  # empty: the built-in value
+    support = web_app.extensions["centralita"].get("queue").rules().for_queue("support")
+    assert (support.announce_every_s, support.announce_position,
+            support.announce_estimate) == (60, True, False)
+    html = web_client.get("/admin/queues").get_data(as_text=True)
+    assert re.search(r'name="q1-announce_every_s" value="60"', html)
+    assert re.search(r'name="q1-announce_estimate".*?<option value="no" selected>', html, re.DOTALL)
+
+
+def test_hold_announcement_errors_at_their_field(web_client: FlaskClient,
+                                                 data_dir: Path) -> None:
+    token = login(web_client, "ana")
+    for value, text in [("10", "expected whole seconds 15..300, got 10"),
+                        ("30.5", "expected whole seconds 15..300, got 30.5"),
+                        ("soon", "&#39;soon&#39; is not a number")]:
+        answer = web_client.post("/admin/queues", data=rules_form(token, **{
+            "q1-announce_every_s": value}))
+        assert answer.status_code == 400
+        html = answer.get_data(as_text=True)
+        assert re.search(rf'id="q1-announce_every_s-error">[^<]*{text}', html), value
+        assert 'aria-describedby="q1-announce_every_s-error"' in html
+    odd = web_client.post("/admin/queues", data=rules_form(token, **{
+        "q0-announce_position": "maybe"}))
+    assert re.search(r'id="q0-announce_position-error">choose yes or no',
+                     odd.get_data(as_text=True))
+    assert not (data_dir / "queues.yaml").exists()
