@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +38,9 @@ def test_edit_takes_effect_for_new_calls_only_across_workers(settings: Settings,
 
     demo = flows / "demo.yaml"
     text = demo.read_text()
-    demo.write_text(text.replace('version: "2026-11-23.2"', 'version: "2026-11-23.3"')
+    shipped = re.search(r'^version: "([^"]+)"', text, re.M)
+    assert shipped is not None
+    demo.write_text(text.replace(f'version: "{shipped[1]}"', 'version: "edited-by-test"')
                         .replace("Bienvenido al servicio de atención al cliente de Centralita.",
                                  "Bienvenido a la nueva Centralita."))
     assert sync.check() == ["demo"]
@@ -52,7 +56,7 @@ def test_edit_takes_effect_for_new_calls_only_across_workers(settings: Settings,
     old.press("*")
     assert old.heard("¿En qué podemos ayudarle?")
     registry = other_app.extensions["centralita"].components["flows"]
-    assert "2026-11-23.2" in registry.versions("demo")
+    assert shipped[1] in registry.versions("demo")
 
 
 def test_broken_edit_is_refused_and_running_flows_stay(settings: Settings,
