@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +37,7 @@ def test_edit_takes_effect_for_new_calls_only_across_workers(settings: Settings,
 
     demo = flows / "demo.yaml"
     text = demo.read_text()
-    shipped = re.search(r'^version: "([^"]+)"', text, re.M)
+    shipped = re.search(r'^version: "([^"]+)"', text, re.MULTILINE)
     assert shipped is not None
     demo.write_text(text.replace(f'version: "{shipped[1]}"', 'version: "edited-by-test"')
                         .replace("Bienvenido al servicio de atención al cliente de Centralita.",
