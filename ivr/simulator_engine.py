@@ -356,6 +356,10 @@ class VerbPlayer:
             root = self._fetch(gather.get("method", "POST"), target,
                                {**visit.wait_params(self.clock), **params})
             self._wait_once(root, target)
+            if self._queue is visit and visit.wait_gather is None:
+                # That document ended without listening (an empty answer to a key):
+                # Twilio requests the waitUrl again, and its <Gather> listens again.
+                self._wait_once()
         elif isinstance(item, QueueOutcome):
             before, loops = self.clock - visit.entered, 0
             while self._queue is visit and self.clock < visit.entered + item.after:

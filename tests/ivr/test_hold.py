@@ -175,3 +175,12 @@ def test_nobody_signed_in_is_said_plainly_with_the_callback_at_once(
     assert "no hay ningún agente conectado" in said and "Mantenemos su turno" in said
     assert "pulse 1 en cualquier momento" in said  # offered now, not after 10 minutes
     assert "posición" not in said and "siguiente" not in said and "espera" not in said
+
+
+def test_any_other_key_goes_back_to_the_music_and_keys_still_work(
+        app: Flask, sim: Simulator) -> None:
+    call = _holding(app, sim)
+    call.press("*")  # not a callback request: the hold goes on (Twilio fetches waitUrl again)
+    assert call.queue_listening and not call.ended
+    call.press("1")  # and the caller can still ask for the callback
+    assert not call.queue_listening and not call.ended
