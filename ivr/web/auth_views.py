@@ -90,7 +90,7 @@ def login_post() -> Any:
     target = safe_next(request.form.get("next"))
     database = current().components.get("database")
     throttle = LoginThrottle(current().redis)
-    address = request.remote_addr or "unknown"
+    address = _client_address()
     lock = throttle.locked(name, address)
     if lock is not None:
         return _locked(lock.minutes, name, target)
@@ -128,3 +128,13 @@ def set_language() -> Any:
     if chosen in LANGUAGES:
         session["lang"] = chosen
     return redirect(safe_next(request.form.get("next")) or url_for("web.login"))
+
+
+def _client_address() -> str:
+    """Who is trying to log in: the proxy's X-Forwarded-For first hop when the operator
+    said the proxy is trusted (IVR_TRUST_FORWARDED=1), else the connection's address."""
+    if current().settings.trust_forwarded:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return request.remote_addr or "unknown"

@@ -70,3 +70,21 @@ def test_counters_expire_with_the_window(redis_client: redis.Redis, web_app: Fla
     assert not any("ana" in str(k) for k in keys)  # typed names are not stored in clear
     short = LoginThrottle(redis_client, max_failures=2, window_s=1)
     assert short.locked("bea", "192.0.2.31") is None
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(web_settings: Settings,
+                                                                web_app: Flask) -> None:
+    proxied = create_app(web_settings.with_(trust_forwarded=True)).test_client()
+
+    def via_proxy(client: FlaskClient, name: str, password: str, client_ip: str) -> int:
+        token = csrf_of(client.get("/login").get_data(as_text=True))
+        return client.post("/login", data={"username": name, "password": password,
+                                           "csrf_token": token},
+                           headers={"X-Forwarded-For": f"{client_ip}, 10.0.0.1"},
+                           environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code
+
+    for name in ("ana", "sergi", "alba", "nobody", "root"):  # one client guessing accounts
+        via_proxy(proxied, name, "wrong", "203.0.113.9")
+    assert via_proxy(proxied, "ana", PASSWORD, "203.0.113.9") == 429
+    # Everyone else comes through the same proxy address and is not locked out.
+    assert via_proxy(proxied.application.test_client(), "ana", PASSWORD, "198.51.100.4") == 302
