@@ -32,7 +32,7 @@ from urllib.parse import unquote_plus
 
 from werkzeug.datastructures import MultiDict
 
-from ivr import webhooks
+from ivr import render, webhooks
 from ivr.security import signature_is_valid, signed_url
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,15 @@ class VoiceFastPath:
             return self.app(environ, start_response)
         if not 0 <= length <= MAX_BODY:
             return self.app(environ, start_response)
-        body = environ["wsgi.input"].read(length) if length else b""
-        form = parse_form(body.decode("utf-8", "replace"))
-        query = parse_form(environ.get("QUERY_STRING", ""))
-        if self.check and not self._signed(environ, form):
+        try:
+            body = environ["wsgi.input"].read(length) if length else b""
+            form = parse_form(body.decode("utf-8", "replace"))
+            query = parse_form(environ.get("QUERY_STRING", ""))
+            signed = not self.check or self._signed(environ, form)
+        except Exception:  # a broken read or header: the caller still hears us, nothing changes
+            log.exception("webhook %s could not be read: the caller hears an apology", path)
+            return self._twiml(start_response, render.apology(None))
+        if not signed:
             log.warning("refused POST %s: missing or wrong X-Twilio-Signature", path)
             start_response("403 FORBIDDEN", [("Content-Type", "text/plain; charset=utf-8"),
                                              ("Content-Length", str(len(_FORBIDDEN)))])
@@ -138,7 +143,11 @@ class VoiceFastPath:
             values.setdefault(name, value)
         values.update(args)  # Flask's request.values: the query string wins
         service = self.services.components["calls"]
-        answer = webhooks.answer(service, path, args, values).encode("utf-8")
+        return self._twiml(start_response, webhooks.answer(service, path, args, values))
+
+    @staticmethod
+    def _twiml(start_response: StartResponse, text: str) -> list[bytes]:
+        answer = text.encode("utf-8")
         start_response("200 OK", _TWIML_HEADERS + [("Content-Length", str(len(answer)))])
         return [answer]
 

@@ -115,3 +115,19 @@ def test_internal_failure_is_an_apology_not_an_error(app: Flask, client: FlaskCl
     response = signed_post(client, "/voice/incoming", incoming_params(SID))
     root = assert_twiml(response)
     assert root.find("Say") is not None and root.find("Enqueue") is not None
+
+
+def test_a_body_that_cannot_be_read_gets_the_apology_not_an_error(app: Flask) -> None:
+    class Broken:
+        def read(self, size: int = -1) -> bytes:
+            raise OSError("connection reset while reading the body")
+
+    statuses: list[str] = []
+    body = b"".join(app.wsgi_app(
+        {"REQUEST_METHOD": "POST", "PATH_INFO": "/voice/incoming", "QUERY_STRING": "",
+         "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": "10",
+         "wsgi.input": Broken(), "wsgi.url_scheme": "http", "HTTP_HOST": "localhost",
+         "SERVER_NAME": "localhost", "SERVER_PORT": "80"},
+        lambda status, headers, exc=None: statuses.append(status)))
+    assert statuses == ["200 OK"]
+    assert b"<Enqueue" in body and body.startswith(b"<?xml")
