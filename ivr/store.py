@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 import redis
 
 CALL_TTL_S = 30 * 24 * 3600  # retention job may shorten; erasure removes at once
@@ -82,6 +83,11 @@ return 0
 """
 
 
+def _json(value: Any) -> bytes:
+    """UTF-8 JSON of a record (orjson: written for every step of every call)."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
 def call_key(call_sid: str) -> str:
     return f"ivr:call:{call_sid}"
 
@@ -109,9 +115,9 @@ class CallRecords:
         args: list[Any] = [self.ttl_s, GLOBAL_STREAM_MAXLEN]
         for call_sid, seq, session, records in items:
             state = session if isinstance(session, str) else (
-                json.dumps(session, ensure_ascii=False) if session else "")
+                _json(session) if session else "")
             args.extend((call_sid, seq, state, len(records)))
-            args.extend(json.dumps(r, ensure_ascii=False, default=str) for r in records)
+            args.extend(_json(r) for r in records)
         if len(args) == 2:
             return 0
         return int(self._steps(keys=[], args=args))
