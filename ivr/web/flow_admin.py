@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -28,6 +27,7 @@ from call_flows.model import Flow, FlowError, Problem
 from call_flows.registry import FlowRegistry
 from call_flows.testing import FlowHarness, HarnessError
 from ivr.errors import IvrError
+from ivr.web.versioned import ConfigError, write_atomically
 
 TEXT_KEYS = ("prompt", "reprompt", "keypad_prompt", "invalid", "thanks", "number_prompt")
 MAX_TEXT = 200_000
@@ -302,15 +302,8 @@ def _line_of_key(text: str, key: str) -> int:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    if not os.access(path.parent, os.W_OK):
-        raise FlowAdminError(f"cannot write {path}: the flows directory is read-only; set "
-                             "IVR_FLOWS_DIR to a writable copy of the definitions")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        write_atomically(path, text, read_only_hint="set IVR_FLOWS_DIR to a writable copy "
+                         "of the definitions")
+    except ConfigError as exc:
+        raise FlowAdminError(str(exc)) from exc

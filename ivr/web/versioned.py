@@ -87,11 +87,13 @@ class VersionedFile:
         self.db.audit.write(author, "config.publish", "config", self.key, {"version": number})
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str, *, read_only_hint: str = "point the setting "
+                     "at a writable copy") -> None:
+    """Replace ``path`` with ``text`` at once (a temporary file renamed over it): readers
+    see the old text or the new, never half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(path.parent, os.W_OK):
-        raise ConfigError(f"cannot write {path}: the directory is read-only; point the "
-                          "setting at a writable copy")
+        raise ConfigError(f"cannot write {path}: the directory is read-only; {read_only_hint}")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
