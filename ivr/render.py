@@ -253,6 +253,23 @@ CALLBACK_GREETING = {
 }
 
 
+AGENT_MISSED = {
+    "es": "Disculpe, el agente no ha podido atenderle. Conserva su turno: es el primero.",
+    "ca": "Disculpeu, l'agent no us ha pogut atendre. Conserveu el torn: sou el primer.",
+    "en": "Sorry, the agent could not take your call. You keep your place: you are next.",
+}
+
+
+def with_notice(document: str, language: str | None, texts: Mapping[str, str]) -> str:
+    """``document`` with a ``<Say>`` of ``texts`` in the caller's language put first."""
+    lang = language if language in texts else "es"
+    say = VoiceResponse()
+    say.say(texts[lang], language=language_tag(lang), voice=DEFAULT_VOICES.get(lang))
+    notice = to_xml(say).split("<Response>", 1)[1].rsplit("</Response>", 1)[0]
+    head, sep, rest = document.partition("<Response>")
+    return head + sep + notice + rest if sep else document
+
+
 def connect_to_agent(contact: str, language: str | None, callback: bool = False) -> str:
     """Bridge a caller to an agent: ``contact`` is E.164, ``client:NAME`` or a SIP URI."""
     lang = language if language in CONNECTING else "es"

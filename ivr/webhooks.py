@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, request
 
+from call_flows import actions as a
 from ivr import calls, hold, render
 from ivr.security import twilio_signed
 from ivr.services import current
@@ -205,17 +206,26 @@ def callback_status() -> Response:
 @guarded
 def agent_dial_result() -> Response:
     """The agent leg ended. The agent hung up first: the caller goes on in their flow
-    (the queue node's ``after``: the post-call survey). A caller whose agent did not
-    answer hears an apology and is offered a message rather than silence."""
+    (the queue node's ``after``: the post-call survey). The agent's phone did not
+    answer: the caller goes back to the head of their line (the agent is paused, the
+    next one rung) and holds again; without a call state, an apology and a human."""
+    from call_flows.session import Session
+
     outcome = (request.values.get("DialCallStatus") or "").lower()
-    if outcome != "completed":
-        return twiml(render.apology(None))
     call_sid = request.values.get("CallSid", "")
     raw = current().get("call_records").session(call_sid) if calls.valid_call_sid(
         call_sid) else None
+    now = datetime.now(UTC)
+    if outcome != "completed":
+        store = current().components.get("queue")
+        if raw is None or store is None:
+            return twiml(render.apology(None))
+        from ivr.api.queues import desk
+
+        desk().bounce(call_sid)
+        session = Session.from_dict(raw)
+        again = service().advance(session, a.Continue(now=now))  # the queue node: <Enqueue>
+        return twiml(render.with_notice(again, session.language, render.AGENT_MISSED))
     if raw is None:  # a callback leg, or a call we hold no state for: nothing follows
         return twiml(render.hangup())
-    from call_flows.session import Session
-
-    event = calls.dial_event(request.values, datetime.now(UTC))
-    return twiml(service().advance(Session.from_dict(raw), event))
+    return twiml(service().advance(Session.from_dict(raw), calls.dial_event(request.values, now)))

@@ -94,6 +94,11 @@ class Desk:
     def decline(self, agent_id: str, call_id: str) -> list[Assignment]:
         return self._out(self.store.decline(agent_id, call_id, now=self.clock()))
 
+    def bounce(self, call_id: str) -> list[Assignment]:
+        """The agent's leg was not answered: the caller back at the head, the agent paused."""
+        _status, assignment = self.store.bounce(call_id, now=self.clock())
+        return self._out(assignment)
+
     def complete(self, agent_id: str, call_id: str,
                  wrap_up_s: float | None = None) -> list[Assignment]:
         return self._out(self.store.complete(agent_id, call_id, wrap_up_s, now=self.clock()))

@@ -274,6 +274,13 @@ class QueueStore:
     def end_wrap_up(self, agent_id: str, now: float | None = None) -> Assignment | None:
         return _assignment(self._run("end_wrap", {"agent": agent_id}, now).get("assignment"))
 
+    def bounce(self, call_id: str, now: float | None = None) -> tuple[str, Assignment | None]:
+        """The agent accepted but their phone did not answer the bridge: the caller goes
+        back to the head of the line, the agent is paused (no-answer). Idempotent: a call
+        no longer bridged is left as it is (its status is returned)."""
+        out = self._run("bounce", {"call": call_id}, now)
+        return str(out["status"]), _assignment(out.get("assignment"))
+
     def expire_reservation(self, call_id: str, reservation_id: str | None = None,
                            now: float | None = None) -> tuple[bool, Assignment | None]:
         out = self._run("expire", {"call": call_id, "res": reservation_id}, now)

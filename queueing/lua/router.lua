@@ -246,6 +246,21 @@ elseif OP == "accept" or OP == "decline" then
   if OP == "accept" then answered(c, ag); return result({status = "bridged"}) end
   return result({status = "requeued", assignment = requeue(c, ag, "declined") or NULL})
 
+elseif OP == "bounce" then
+  -- Accepted, but the agent's phone never answered the bridge: the answer did not happen.
+  -- The caller goes back to the head of the line and the agent is paused (no-answer).
+  local c, err = must_call(A.call)
+  if not c then return err end
+  if c.status ~= "bridged" then return result({status = c.status, assignment = NULL}) end
+  local wait = num(c.answered_at, NOW) - c.entered_at
+  stat(c.queue, "answered", -1)
+  stat(c.queue, "answer_wait_sum", -wait)
+  if wait <= rules(c.queue).service_level_s then stat(c.queue, "answered_in_sl", -1) end
+  redis.call("HDEL", k("call:", c.id), "answered_at")
+  local ag = nil
+  if c.agent and c.agent ~= "" then ag = load_agent(c.agent) end
+  return result({status = "requeued", assignment = requeue(c, ag, "no_answer") or NULL})
+
 elseif OP == "expire" then
   local c = load_call(A.call)
   if not c or c.status ~= "reserved" or (A.res and A.res ~= c.res_id)

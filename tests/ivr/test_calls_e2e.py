@@ -220,8 +220,43 @@ def test_agent_hangs_up_first_and_the_caller_is_offered_the_survey(
         assert response.status_code == 200 and response.mimetype == "text/xml"
         return response.get_data(as_text=True)
 
-    # The agent did not answer: an apology and the general queue, never silence.
-    assert "<Enqueue" in agent_leg_ended("no-answer")
     # The agent talked and hung up first: the caller's flow goes on to the survey.
     answer = agent_leg_ended("completed")
     assert "<Gather" in answer and "dos preguntas breves" in answer
+
+
+def test_agent_accepts_but_never_answers_and_the_caller_keeps_the_head_of_the_line(
+        open_app: Flask, sim: Simulator, client: FlaskClient) -> None:
+    from twilio.request_validator import RequestValidator
+
+    from queueing.model import AgentState, CallStatus, needs_from_skills
+    from tests.ivr.conftest import AUTH_TOKEN, BASE
+
+    store = open_app.extensions["centralita"].components["queue"]
+    store.upsert_agent("ana", dict(needs_from_skills({"language": "es", "topic": "billing"})))
+    store.set_state("ana", AgentState.AVAILABLE)
+    call = sim.call(from_=UNKNOWN, to=SUPPORT).start()
+    call.press("1").press("*").press("1")  # billing: reserved for Ana at once
+    later = sim.call(from_="+34699000555", to=SUPPORT).start()
+    later.press("1").press("*").press("1")  # waits behind
+    flush(open_app)
+    store.accept("ana", call.call_sid)  # Ana accepts; the bridge dials her phone...
+    params = {"CallSid": call.call_sid, "DialCallStatus": "no-answer",
+              "AccountSid": "AC" + "0" * 32}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        BASE + "/voice/agent-dial-result", params)
+    answer = client.post("/voice/agent-dial-result", data=params,
+                         headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 200
+    text = answer.get_data(as_text=True)
+    # ...nobody picks up: the caller is told, keeps the head of the line, and holds again.
+    assert "el agente no ha podido atenderle" in text and "<Enqueue" in text
+    held = store.call(call.call_sid)
+    assert held is not None and held.status == CallStatus.WAITING and held.front
+    assert store.hold_info(call.call_sid).position == 1
+    ana = store.agent("ana")
+    assert ana is not None and ana.state == AgentState.PAUSED and ana.pause_reason == "no_answer"
+    # A retry of the same callback changes nothing.
+    again = client.post("/voice/agent-dial-result", data=params,
+                        headers={"X-Twilio-Signature": signature})
+    assert again.status_code == 200 and store.hold_info(call.call_sid).position == 1

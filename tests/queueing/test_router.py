@@ -198,3 +198,28 @@ def test_enqueue_twice_changes_nothing(store: QueueStore) -> None:
     assert store.enqueue("c1", "s", {}, now=0)[0] == "waiting"
     assert store.enqueue("c1", "s", {}, now=5)[0] == "waiting"
     assert len(store.waiting("s")) == 1 and store.counters()["s"]["offered"] == 1
+
+
+def test_an_accepted_call_whose_agent_never_answers_goes_back_to_the_head(
+        store: QueueStore) -> None:
+    free_agent(store, "a", {"lang:es": 1, "topic:billing": 3}, now=0)
+    _, got, _ = store.enqueue("first", "support", ES_BILL, now=1)
+    store.enqueue("second", "support", ES_BILL, now=2)
+    assert got is not None
+    store.accept("a", "first", now=5)
+    assert store.counters()["support"]["answered"] == 1
+    # The bridge rang the agent's phone and nobody picked up.
+    status, again = store.bounce("first", now=35)
+    assert (status, again) == ("requeued", None)  # nobody else is free yet
+    agent = store.agent("a")
+    assert agent is not None and agent.state == AgentState.PAUSED
+    assert agent.pause_reason == "no_answer" and agent.load == 0
+    call = store.call("first")
+    assert call is not None and call.status == CallStatus.WAITING and call.front
+    assert store.hold_info("first", now=36).position == 1  # ahead of "second"
+    stats = store.counters()["support"]
+    assert stats["answered"] == 0 and stats["answer_wait_sum"] == 0  # it was not answered
+    assert store.bounce("first", now=40) == ("waiting", None)  # a retry changes nothing
+    store.upsert_agent("b", {"lang:es": 1, "topic:billing": 4}, now=50)
+    offered = store.set_state("b", "available", now=50)
+    assert offered is not None and (offered.call_id, offered.agent_id) == ("first", "b")
