@@ -66,6 +66,7 @@ class CallService:
         self.stream_url: str | None = None  # Media Streams websocket (IVR_SPEECH=vosk-stream)
         self.speech: Any | None = None  # ivr.speech_turns.SpeechTurns: offline recognition
         self.flow_sync = flow_sync  # fetches the flow version a call started on
+        self.recorder: Any | None = None  # ivr.twilio_rest.CallRecorder (whole-call recording)
 
     # ------------------------------------------------------------------ entry points
 
@@ -217,10 +218,19 @@ class CallService:
         state = str(getattr(action.state, "value", action.state))
         record: dict[str, Any] = {"kind": "call_recording", "state": state,
                                   "at": self.clock()}
-        recorder = getattr(self, "recorder", None)
+        recorder = self.recorder
         if recorder is None:
             record["error"] = "call recording unavailable: TWILIO_ACCOUNT_SID/AUTH_TOKEN unset"
             return record
+        if state == "start":
+            try:
+                first = self.writer.records.claim_once(session.call_sid, "recording-start")
+            except Exception:  # Redis down: better one recording too many than none
+                log.warning("call %s: could not claim the recording start", session.call_sid)
+                first = True
+            if not first:  # a retried step: the recording is already running
+                record["note"] = "already started"
+                return record
         try:
             answer = recorder.control(session.call_sid, state)
             record["recording_sid"] = str(answer.get("sid") or "")[:64]

@@ -28,12 +28,12 @@ import hmac
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from werkzeug.datastructures import MultiDict
 
 from ivr import render, webhooks
-from ivr.security import signature_is_valid, signed_url
+from ivr.security import REQUEST_BASE, signature_is_valid, signed_url
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,12 @@ class VoiceFastPath:
             values.setdefault(name, value)
         values.update(args)  # Flask's request.values: the query string wins
         service = self.services.components["calls"]
-        return self._twiml(start_response, webhooks.answer(service, path, args, values))
+        parts = urlsplit(self._url(environ))
+        token = REQUEST_BASE.set(f"{parts.scheme}://{parts.netloc}")
+        try:
+            return self._twiml(start_response, webhooks.answer(service, path, args, values))
+        finally:
+            REQUEST_BASE.reset(token)
 
     @staticmethod
     def _twiml(start_response: StartResponse, text: str) -> list[bytes]:
@@ -151,13 +156,18 @@ class VoiceFastPath:
         start_response("200 OK", _TWIML_HEADERS + [("Content-Length", str(len(answer)))])
         return [answer]
 
+    def _url(self, environ: Mapping[str, Any]) -> str:
+        """The URL Twilio requested (and signed)."""
+        url = _raw_url(environ)
+        if self.public_url or self.trust_forwarded:
+            url = signed_url(self.public_url, self.trust_forwarded, url, _Headers(environ))
+        return url
+
     def _signed(self, environ: Mapping[str, Any], form: list[tuple[str, str]]) -> bool:
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not signature or not self.auth_token:
             return False
-        url = _raw_url(environ)
-        if self.public_url or self.trust_forwarded:
-            url = signed_url(self.public_url, self.trust_forwarded, url, _Headers(environ))
+        url = self._url(environ)
         expected = twilio_signature(self.key, url, form)
         if hmac.compare_digest(expected.encode(), str(signature).encode()):
             return True

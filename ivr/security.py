@@ -14,6 +14,7 @@ import functools
 import hmac
 import logging
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 _VALIDATORS: dict[str, RequestValidator] = {}
+
+#: The base URL (scheme://host) Twilio requested for the webhook being answered, for
+#: callback URLs we hand Twilio (recording status) when IVR_PUBLIC_URL is unset. Set by
+#: the fast path (:mod:`ivr.fastpath`), which answers outside Flask's request context.
+REQUEST_BASE: ContextVar[str | None] = ContextVar("request_base", default=None)
 
 
 def signature_is_valid(auth_token: str, url: str, params: Mapping[str, Any] | str,

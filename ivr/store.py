@@ -131,6 +131,12 @@ class CallRecords:
                 GLOBAL_STREAM_MAXLEN, f"{now:.3f}"]
         return int(self._status(keys=keys, args=args))
 
+    def claim_once(self, call_sid: str, what: str) -> bool:
+        """True the first time ``what`` is claimed for the call (a Twilio retry of the
+        same step must not repeat a side effect such as starting a recording)."""
+        return bool(self.client.set(f"{call_key(call_sid)}:once:{what}", "1", nx=True,
+                                    ex=self.ttl_s))
+
     def is_ended(self, call_sid: str) -> bool:
         return bool(self.client.hexists(call_key(call_sid), "ended"))
 

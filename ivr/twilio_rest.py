@@ -14,6 +14,7 @@ import logging
 from typing import Any
 from urllib.parse import urljoin
 
+from ivr.security import REQUEST_BASE
 from ivr.settings import Settings
 from recordings.twilio_rest import (
     API_VERSION,
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 RECORDING_STATUS_PATH = "/voice/recording-status"
 #: Inside a webhook (Twilio waits at most 15 s for the whole answer): one quick retry.
-RECORDER_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, timeout=(2.0, 4.0))
+RECORDER_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, timeout=(1.0, 2.5))
 
 
 class TwilioRest(_Client):
@@ -63,9 +64,9 @@ class CallRecorder:
                    settings.public_url)
 
     def callback_url(self) -> str:
-        """Where Twilio posts the finished recording: ``IVR_PUBLIC_URL`` (webhooks may be
-        answered outside Flask's request context), else the Flask request's own URL."""
-        base = self.public_url
+        """Where Twilio posts the finished recording: ``IVR_PUBLIC_URL``, else the base
+        URL of the webhook being answered (fast path or Flask view)."""
+        base = self.public_url or REQUEST_BASE.get()
         if not base:
             from flask import has_request_context, request
 

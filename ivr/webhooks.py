@@ -163,6 +163,9 @@ def recording_status() -> Response:
                     values.get("CallSid"), exc)
         services.components["writer"].defer(lambda: queue_call_recording(connection, values))
         status, text = 204, ""
+    except Exception:  # never a 5xx to Twilio; the reconcile/retention jobs see the call
+        log.exception("recording callback for %s not queued", values.get("CallSid"))
+        status, text = 204, ""
     return Response(text, status=status, mimetype="text/plain")
 
 
@@ -228,4 +231,6 @@ def agent_dial_result() -> Response:
         return twiml(render.with_notice(again, session.language, render.AGENT_MISSED))
     if raw is None:  # a callback leg, or a call we hold no state for: nothing follows
         return twiml(render.hangup())
+    if (request.values.get("CallStatus") or "").lower() in FINAL_STATUSES:
+        return twiml(render.hangup())  # the caller hung up first: nobody to survey
     return twiml(service().advance(Session.from_dict(raw), calls.dial_event(request.values, now)))

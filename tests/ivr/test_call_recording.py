@@ -244,3 +244,29 @@ def test_fake_cloud_refuses_recordings_like_twilio(cloud: FakeTwilioCloud, sim: 
     none = requests.post(f"{base}/{call.call_sid}/Recordings/Twilio.CURRENT.json",
                          data={"Status": "paused"}, headers=auth, timeout=5)
     assert none.status_code == 404 and none.json()["code"] == 20404
+
+
+def test_without_a_public_url_the_callback_is_the_url_twilio_called(
+        recorded_app: Flask, sim: Simulator, cloud: FakeTwilioCloud) -> None:
+    calls = recorded_app.extensions["centralita"].components["calls"]
+    calls.recorder = CallRecorder(calls.recorder.rest, None)  # IVR_PUBLIC_URL unset
+    card_call(sim, cloud)
+    starts = [r for r in recording_requests(cloud) if r[0] == "Recordings.json"]
+    assert len(starts) == 1 and starts[0][2] == 201
+    assert starts[0][1]["RecordingStatusCallback"] == [f"{BASE}/voice/recording-status"]
+
+
+def test_a_retried_step_does_not_start_a_second_recording(
+        recorded_app: Flask, client: FlaskClient, sim: Simulator,
+        cloud: FakeTwilioCloud) -> None:
+    from twilio.request_validator import RequestValidator
+
+    call = card_call(sim, cloud)
+    first = [r for r in call.requests if "/voice/step" in r.url][0]  # after the notice
+    path = first.url.removeprefix(BASE)
+    params = dict(first.params)
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)
+    again = client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    assert again.status_code == 200  # Twilio's retry gets its answer...
+    starts = [r for r in recording_requests(cloud) if r[0] == "Recordings.json"]
+    assert len(starts) == 1  # ...and the recording is started once
