@@ -7,6 +7,7 @@ router operation (one Lua call) so the webhook stays fast.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -145,6 +146,9 @@ class LiveEstimator:
         self._last_event = "0-0"
         # call -> (skill key, priority, entered, answered): what its later events need
         self._memo: dict[str, tuple[str, int, float, float | None]] = {}
+        # Web threads share this estimator: one at a time reads events and the snapshot,
+        # or the same events would be learnt twice.
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ history
 
@@ -189,6 +193,8 @@ class LiveEstimator:
         elif kind == "abandoned":
             est.observe_abandon(key, float(fields.get("wait_s", at - entered)), at)
             self._memo.pop(call_id, None)
+        elif kind == "requeued":  # an answer undone (the agent's phone never picked up)
+            self._memo[call_id] = (key, priority, entered, None)
         elif kind == "completed":
             if answered is not None:
                 est.observe_service_end(key, max(0.0, at - answered), at)
@@ -226,6 +232,15 @@ class LiveEstimator:
         return snapshot, keys
 
     def for_call(self, call_id: str, now: float) -> tuple[float, float, float] | None:
+        with self._lock:
+            return self._for_call(call_id, now)
+
+    def for_queue(self, queue: str, now: float) -> tuple[float, float, float] | None:
+        """What a caller joining ``queue`` now (no special skills) would be told."""
+        with self._lock:
+            return self._for_queue(queue, now)
+
+    def _for_call(self, call_id: str, now: float) -> tuple[float, float, float] | None:
         self.sync()
         snapshot, keys = self._snapshot(now)
         if call_id not in keys:
@@ -241,8 +256,7 @@ class LiveEstimator:
         guess = self.estimator.estimate(replace(snapshot, now=now), call)
         return guess.expected_s, guess.low_s, guess.high_s
 
-    def for_queue(self, queue: str, now: float) -> tuple[float, float, float] | None:
-        """What a caller joining ``queue`` now (no special skills) would be told."""
+    def _for_queue(self, queue: str, now: float) -> tuple[float, float, float] | None:
         from queueing.wait_time import WaitingCall
 
         self.sync()

@@ -383,12 +383,13 @@ class StateEstimator(FeatureEstimator):
         self.params = params
 
     def estimate(self, snapshot: QueueSnapshot, call: WaitingCall) -> WaitEstimate:
+        """The wait from ``snapshot.now``. The model reads the queue as it is now (who is
+        ahead, which agents are busy), so its answer is already the wait still to come:
+        the time the caller has waited is not taken off again."""
         p = self.params
         total = max(p.floor_s, p.median.predict_one(self.features(snapshot, call)))
         k = sum(1 for e in p.edges if total >= e)
-        waited = max(0.0, snapshot.now - call.entered_at)
-        return WaitEstimate(max(0.0, total - waited), max(0.0, total * p.low_ratio[k] - waited),
-                            max(0.0, total * p.high_ratio[k] - waited))
+        return WaitEstimate(total, total * p.low_ratio[k], total * p.high_ratio[k])
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params.to_dict(), "history": self.history.to_dict(),

@@ -92,13 +92,16 @@ def test_state_estimator_grows_with_queue_and_round_trips() -> None:
     assert clone.estimate(*_snap(3, 4)) == e
 
 
-def test_state_estimator_announces_less_once_the_caller_has_waited() -> None:
+def test_a_caller_who_waited_with_nothing_moving_is_not_told_it_is_nearly_over() -> None:
     est = StateEstimator(state_params(), _history())
     snap, me = _snap(3, 4)
     fresh = est.estimate(snap, me)
-    later = QueueSnapshot(snap.now + 30.0, snap.waiting, snap.agents)
-    moved = est.estimate(later, me)
-    assert moved.expected_s < fresh.expected_s
+    later = est.estimate(QueueSnapshot(snap.now + 240.0, snap.waiting, snap.agents), me)
+    # Four minutes on, the same callers ahead and the same busy agents: the wait still to
+    # come is read from the queue now, not the first estimate minus the time waited.
+    assert later.expected_s >= state_params().floor_s and later.high_s > 60
+    assert later.low_s <= later.expected_s <= later.high_s
+    assert fresh.low_s <= fresh.expected_s <= fresh.high_s
 
 
 def _constant_model(value: float, n: int = len(FEATURES)) -> QuantileForest:
