@@ -178,8 +178,10 @@ def _present_ask(t: Turn, node: Node, attempt: int, extra: Localized | None) -> 
     v = node.validator
     fixed = v.max_len if v and v.min_len == v.max_len else None
     texts = (extra,) + t.retry_text(node, attempt, node.prompt)
+    # Card or identity digits are keyed, never spoken: a recogniser (Twilio's or ours)
+    # would hear them, and the recording path would record them.
     t.gather(node, t.prompts(*texts), 0 if node.input == "speech" else attempt,
-             num_digits=node.max_digits or fixed)
+             num_digits=node.max_digits or fixed, speech=not node.sensitive)
 
 
 def _present_confirm(t: Turn, node: Node, attempt: int, extra: Localized | None) -> None:

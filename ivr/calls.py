@@ -225,7 +225,7 @@ class CallService:
         if state == "start":
             try:
                 first = self.writer.records.claim_once(session.call_sid, "recording-start")
-            except Exception:  # Redis down: better one recording too many than none
+            except Exception:  # noqa: BLE001 -- Redis down: one recording too many, not none
                 log.warning("call %s: could not claim the recording start", session.call_sid)
                 first = True
             if not first:  # a retried step: the recording is already running

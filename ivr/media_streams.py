@@ -46,6 +46,7 @@ from ivr import render
 from ivr.calls import CallService
 from ivr.speech_turns import (
     STREAM_GATHER_TIMEOUT_S,
+    _node_of,
     listening_for,
     prompt_seconds,
     result_event,
@@ -152,8 +153,13 @@ class LiveTurns:
         """Step the call with what was heard; the TwiML sent to the call, or None."""
         session = load_session(self.records, call_sid)
         if session is None:
-            log.warning("call %s: heard %r but the call has no session; dropped", call_sid,
-                        utterance.result.text)
+            log.warning("call %s: heard speech but the call has no session; dropped", call_sid)
+            return None
+        _flow, _language, node = _node_of(self.grammars.registry, session)
+        if node is not None and getattr(node, "sensitive", False):
+            # Card or identity digits are keyed only: what was said is neither acted on
+            # nor kept (the keypad prompt stays).
+            log.info("call %s: speech at keyed-only node %s ignored", call_sid, session.node)
             return None
         if session.ended or self.records.is_ended(call_sid):
             log.info("call %s: utterance after the call ended; dropped", call_sid)
@@ -166,8 +172,8 @@ class LiveTurns:
             return None
         now = self._now()
         if utterance.end_reason is EndReason.DISCONNECTED:
-            log.warning("call %s: the stream dropped mid-utterance (%r); treated as no input",
-                        call_sid, utterance.result.text)
+            log.warning("call %s: the stream dropped mid-utterance; treated as no input",
+                        call_sid)
             event: a.Event = a.NoInput(now=now)
         else:
             event = result_event(utterance.result, now)

@@ -275,8 +275,9 @@ class SpeechTurns:
             log.error("call %s: recording %s not recognised (%s); treated as no input",
                       call_sid, recording, exc)
             return None
-        log.info("call %s: heard %r conf=%.2f reason=%s audio=%.1fs%s rtf=%.3f", call_sid,
-                 result.text, result.confidence, result.reason or "-", result.audio_seconds,
+        log.info("call %s: heard %d word(s) conf=%.2f reason=%s audio=%.1fs%s rtf=%.3f",
+                 call_sid, len(result.text.split()), result.confidence, result.reason or "-",
+                 result.audio_seconds,
                  " (cut)" if audio.truncated else "", result.rtf)
         return result
 

@@ -364,8 +364,10 @@ class MediaStreamHandler:
         elif ended.reason is EndReason.DISCONNECTED and not result.reason:
             result = replace(result, reason="disconnected")
         finish_ms = (time.perf_counter() - started) * 1000
-        log.info("call %s: heard %r conf=%.2f end=%s reason=%s", self.call_sid, result.text,
-                 result.confidence, ended.reason.value, result.reason or "-")
+        # What was said stays out of the logs (it may be digits of a card or an ID).
+        log.info("call %s: heard %d word(s) conf=%.2f end=%s reason=%s", self.call_sid,
+                 len(result.text.split()), result.confidence, ended.reason.value,
+                 result.reason or "-")
         return UtteranceResult(self.call_sid, result, ended.reason, turn.language,
                                turn.phrases, ended.last_voiced_at, finish_ms, ended.at,
                                turn.seq if turn.seq is not None else self._seq)

@@ -109,6 +109,14 @@ def test_card_digits_pause_the_recording_and_the_next_node_resumes_it(tmp_path: 
     assert h.session is not None and h.session.recording == "in-progress"
 
 
+def test_card_digits_are_keyed_only_never_listened_to(tmp_path: Path) -> None:
+    h = FlowHarness(registry(tmp_path, record="false")).call(called="+34930000000")
+    assert isinstance(h.gather, Gather) and h.gather.speech  # the menu listens...
+    h.press("1")
+    assert h.node == "card" and isinstance(h.gather, Gather)
+    assert h.gather.dtmf and not h.gather.speech  # ...the card number is keyed only
+
+
 def test_a_line_without_recording_never_controls_one(tmp_path: Path) -> None:
     h = FlowHarness(registry(tmp_path, record="false")).call(called="+34930000000")
     assert h.node == "menu" and not any(isinstance(a, Redirect) for a in h.actions)
