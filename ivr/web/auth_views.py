@@ -131,10 +131,11 @@ def set_language() -> Any:
 
 
 def _client_address() -> str:
-    """Who is trying to log in: the proxy's X-Forwarded-For first hop when the operator
-    said the proxy is trusted (IVR_TRUST_FORWARDED=1), else the connection's address."""
+    """Who is trying to log in: behind a trusted proxy (IVR_TRUST_FORWARDED=1) the address
+    that proxy appended (the last X-Forwarded-For hop: earlier ones are whatever the client
+    sent), else the connection's address."""
     if current().settings.trust_forwarded:
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
         if forwarded:
             return forwarded[:64]
     return request.remote_addr or "unknown"

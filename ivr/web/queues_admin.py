@@ -12,6 +12,7 @@ uses at start-up -- and its message is shown next to the field it names.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,9 +89,13 @@ def _number(text: str, key: str, errors: dict[str, str], whole: bool = False) ->
     except ValueError:
         errors[key] = f"'{text}' is not a number of seconds"
         return None
+    if not math.isfinite(value):
+        errors[key] = f"'{text}' is not a number of seconds"
+        return None
     if whole or value.is_integer():
         if not value.is_integer():
             errors[key] = f"'{text}' must be a whole number"
+            return None
         return int(value)
     return value
 

@@ -262,7 +262,7 @@ def test_a_retried_step_does_not_start_a_second_recording(
     from twilio.request_validator import RequestValidator
 
     call = card_call(sim, cloud)
-    first = [r for r in call.requests if "/voice/step" in r.url][0]  # after the notice
+    first = next(r for r in call.requests if "/voice/step" in r.url)  # after the notice
     path = first.url.removeprefix(BASE)
     params = dict(first.params)
     signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)

@@ -80,10 +80,11 @@ def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(web_settings: Se
         token = csrf_of(client.get("/login").get_data(as_text=True))
         return client.post("/login", data={"username": name, "password": password,
                                            "csrf_token": token},
-                           headers={"X-Forwarded-For": f"{client_ip}, 10.0.0.1"},
+                           headers={"X-Forwarded-For": f"6.6.6.{len(name)}, {client_ip}"},
                            environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code
 
-    for name in ("ana", "sergi", "alba", "nobody", "root"):  # one client guessing accounts
+    # One client guessing accounts, each time with a made-up first hop (ignored).
+    for name in ("ana", "sergi", "alba", "nobody", "root"):
         via_proxy(proxied, name, "wrong", "203.0.113.9")
     assert via_proxy(proxied, "ana", PASSWORD, "203.0.113.9") == 429
     # Everyone else comes through the same proxy address and is not locked out.

@@ -166,3 +166,12 @@ def test_hold_announcement_errors_at_their_field(web_client: FlaskClient,
     assert re.search(r'id="q0-announce_position-error">choose yes or no',
                      odd.get_data(as_text=True))
     assert not (data_dir / "queues.yaml").exists()
+
+
+def test_infinite_or_nan_numbers_are_field_errors_not_crashes() -> None:
+    from ivr.web.queues_admin import QueueForm, queue_data
+
+    for bad in ("inf", "-inf", "nan", "1e999"):
+        form = QueueForm("default", values={"callback_max_attempts": bad, "wrap_up_s": bad})
+        queue_data(form)
+        assert "wrap_up_s" in form.errors and "callback_max_attempts" in form.errors
