@@ -121,6 +121,11 @@ class CallService:
             return render.hangup()
         return self._finish(self.engine.step(session, event))
 
+    def stream_auth(self, call_sid: str) -> str:
+        """The ``auth`` parameter of a call's Media Stream: only streams our TwiML started
+        carry it (the websocket server refuses the others)."""
+        return self.codec.tag("media-stream:" + call_sid)
+
     def session_of(self, token: str, params: Mapping[str, str]) -> Session | None:
         return self._open(token, params)
 
@@ -193,7 +198,8 @@ class CallService:
         token = self.codec.seal(state.encode())
         if stream and self.stream_url:
             return render.render(actions, token, stream_url=self.stream_url,
-                                 stream_params={"call": session.call_sid})
+                                 stream_params={"call": session.call_sid,
+                                                "auth": self.stream_auth(session.call_sid)})
         return render.render(actions, token)
 
     def _callback(self, session: Session, action: a.RequestCallback) -> Mapping[str, Any]:

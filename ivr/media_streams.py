@@ -31,10 +31,11 @@ Per call:
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -307,8 +308,15 @@ def live_speech(services: Any, recognizers: Callable[[str], Recognizer],
     components = services.components
     records: CallRecords = components["call_records"]
     grammars = SessionGrammars(records, components["flows"], tuning, options.get("endpoint"))
-    turns = LiveTurns(components["calls"], records, TwilioRest.from_settings(services.settings),
-                      grammars)
+    calls = components["calls"]
+    turns = LiveTurns(calls, records, TwilioRest.from_settings(services.settings), grammars)
+
+    def authorize(call_sid: str, params: Mapping[str, str]) -> bool:
+        """Only a stream our TwiML started (its ``auth`` parameter) speaks for a call."""
+        return bool(call_sid) and hmac.compare_digest(calls.stream_auth(call_sid),
+                                                      params.get("auth", ""))
+
+    options.setdefault("authorize", authorize)
     return MediaStreamServer(turns, recognizers, host, port, **options)
 
 

@@ -144,6 +144,7 @@ class SimulatedCall(VerbPlayer):
         self.on_event, self.on_end = on_event, on_end
         self.extra_params = dict(extra_params or {})
         self.requests: list[Exchange] = []
+        self.streams: list[dict[str, Any]] = []  # <Start><Stream>s: url and parameters
         self.events: list[Event] = []
         self.status: str | None = None  # the final CallStatus once ended
         self.started = False

@@ -41,7 +41,7 @@ from ivr.simulator_parts import (
 PROMPT_VERBS = ("Say", "Play", "Pause")
 WAIT_VERBS = ("Say", "Play", "Pause", "Gather", "Redirect", "Leave", "Hangup")
 """What Twilio allows in an ``<Enqueue waitUrl>`` document."""
-NOT_SIMULATED = {"Connect", "Start", "Stop", "Echo", "Pay", "Prompt", "Refer", "Sms",
+NOT_SIMULATED = {"Connect", "Stop", "Echo", "Pay", "Prompt", "Refer", "Sms",
                  "Queue", "Conference", "Stream", "Siprec", "Transcription"}
 KEYS = set("0123456789*#")
 WORDS_PER_SECOND = 2.5  # how long a <Say> takes, for the simulated clock
@@ -174,6 +174,17 @@ class VerbPlayer:
             return
         self._event(EventKind.PLAYED, self._resolve(verb.text), loop=loops)
         self.clock += loops * PLAY_SECONDS
+
+    def _verb_start(self, verb: ET.Element) -> None:
+        """``<Start><Stream>`` forks the caller's audio while the TwiML goes on: noted (the
+        simulator has no audio; streams are opened by the tests or a real Twilio)."""
+        for child in verb:
+            if child.tag != "Stream":
+                raise SimulatorError(f"<Start><{child.tag}> is not simulated ({self._doc_url})")
+            params = {p.get("name", ""): p.get("value", "") for p in child.iter("Parameter")}
+            self.streams.append({"url": child.get("url", ""), "params": params})
+            self._event(EventKind.NOTE, f"media stream to {child.get('url', '')} "
+                                        f"({', '.join(sorted(params))})")
 
     def _verb_pause(self, verb: ET.Element) -> None:
         length = _num(verb.get("length"), 1)

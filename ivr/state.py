@@ -55,6 +55,11 @@ class StateCodec:
         self._aead = AESGCM(key)
         self._nonce_key = hashlib.sha256(b"nonce" + key).digest()
 
+    def tag(self, text: str) -> str:
+        """A short keyed MAC of ``text`` (e.g. the Media Streams parameter that proves a
+        websocket was opened by a call we answered)."""
+        return hmac.new(self._nonce_key, b"tag:" + text.encode(), hashlib.sha256).hexdigest()[:32]
+
     def encode(self, state: dict[str, Any]) -> str:
         return self.seal(dumps(state).encode())
 

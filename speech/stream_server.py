@@ -9,7 +9,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from speech.endpointing import EndpointConfig
@@ -42,6 +42,7 @@ async def start_media_stream_server(
     registry: GrammarRegistry | None = None, on_event: OnEvent | None = None,
     default_language: str = "es", endpoint: EndpointConfig | None = None,
     executor: concurrent.futures.Executor | None = None,
+    authorize: Callable[[str, Mapping[str, str]], bool] | None = None,
 ) -> Any:
     """Start the websocket server and return it (``.close()``; ``.sockets`` for the port)."""
     from websockets.asyncio.server import serve
@@ -50,7 +51,8 @@ async def start_media_stream_server(
     pool = executor or concurrent.futures.ThreadPoolExecutor(thread_name_prefix="speech")
 
     async def connection(ws: Any) -> None:
-        handler = MediaStreamHandler(recognizer_factory, registry, default_language, endpoint)
+        handler = MediaStreamHandler(recognizer_factory, registry, default_language, endpoint,
+                                     authorize)
         loop = asyncio.get_running_loop()
         reason = "disconnected"
         try:

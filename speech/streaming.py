@@ -155,8 +155,11 @@ class MediaStreamHandler:
 
     def __init__(self, recognizer_factory: RecognizerFactory,
                  registry: GrammarRegistry | None = None, default_language: str = "es",
-                 endpoint: EndpointConfig | None = None) -> None:
+                 endpoint: EndpointConfig | None = None,
+                 authorize: Callable[[str, Mapping[str, str]], bool] | None = None) -> None:
         self._factory = recognizer_factory
+        # (CallSid, customParameters) -> whether this stream may speak for that call
+        self._authorize = authorize
         self._registry = registry
         self._default_language = default_language
         self._default_endpoint = endpoint or EndpointConfig()
@@ -245,6 +248,11 @@ class MediaStreamHandler:
         self.call_sid = str(start.get("callSid") or "")
         params = start.get("customParameters") or {}
         self._params = {str(k): str(v) for k, v in params.items()}
+        if self._authorize is not None and not self._authorize(self.call_sid, self._params):
+            log.warning("media stream refused: not started by our TwiML (call=%s)",
+                        self.call_sid[:34])
+            self.call_sid = ""  # nothing of the real call is touched on the way out
+            return self.close("unauthorized")
         fmt = start.get("mediaFormat") or {}
         if fmt and (fmt.get("encoding") != "audio/x-mulaw" or int(fmt.get("sampleRate", 8000)) != 8000):
             log.warning("media stream %s: unexpected format %s, decoding as μ-law 8 kHz",

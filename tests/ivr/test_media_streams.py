@@ -50,6 +50,7 @@ def live_app(data_dir: Path, redis_url: str, cloud: FakeTwilioCloud) -> Iterator
     turns = SpeechTurns(cloud.rest_client(), components["flows"], lambda language: None,  # type: ignore[arg-type,return-value]
                         model_available=lambda language: language == "ko")
     service.engine = OfflineListening(service.engine, turns, lambda line: SpeechMode.STREAM)
+    service.stream_url = "wss://ivr.example/media"  # as IVR_MEDIA_STREAM_URL: <Start><Stream>
     cloud.webhook_transport = TestClientTransport(app.test_client())
     yield app
     flush(app)
@@ -69,8 +70,16 @@ def live_call(app: Flask, cloud: FakeTwilioCloud, to: str = KOREAN_LINE,
     assert call.heard(first)
     body = call.requests[-1].body
     assert 'input="dtmf"' in body and "<Record" not in body  # Vosk listens, not Twilio
+    [stream] = call.streams  # the <Start><Stream> of the first answer
+    assert stream["url"] == "wss://ivr.example/media"
+    STREAM_PARAMS[call.call_sid] = stream["params"]
     flush(app)  # the session the stream server reads
     return call
+
+
+# What each call's <Stream> told Twilio to send back in "start" (customParameters).
+STREAM_PARAMS: dict[str, dict[str, str]] = {}
+
 
 
 def frames(path: Path, lead_s: float = 0.4, tail_s: float = 1.0) -> list[bytes]:
@@ -82,7 +91,8 @@ def frames(path: Path, lead_s: float = 0.4, tail_s: float = 1.0) -> list[bytes]:
 
 
 async def media_session(url: str, call_sid: str, chunks: list[bytes], stop: bool,
-                        then: list[tuple[Callable[[], bool], list[bytes]]] = ()) -> None:  # type: ignore[assignment]
+                        then: list[tuple[Callable[[], bool], list[bytes]]] = (),  # type: ignore[assignment]
+                        params: dict[str, str] | None = None) -> None:
     """What Twilio sends: connected, start, 20 ms media frames, stop (or a dropped line).
 
     ``then``: further turns on the same stream, each (wait until this holds, frames)."""
@@ -93,7 +103,9 @@ async def media_session(url: str, call_sid: str, chunks: list[bytes], stop: bool
         await ws.send(json.dumps({
             "event": "start", "sequenceNumber": "1", "streamSid": "MZ" + "a" * 32,
             "start": {"streamSid": "MZ" + "a" * 32, "callSid": call_sid, "accountSid": "AC1",
-                      "tracks": ["inbound"], "customParameters": {},
+                      "tracks": ["inbound"],
+                      "customParameters": STREAM_PARAMS.get(call_sid, {}) if params is None
+                      else params,
                       "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                       "channels": 1}}}))
         n = 0
@@ -319,3 +331,18 @@ def test_prompt_estimate_follows_the_turn(live_app: Flask) -> None:
     again = Session(**{**menu.__dict__, "attempts": 1})  # the shorter reprompt
     assert 0 < prompt_seconds(registry, again) < MENU_PROMPT_S
     assert prompt_seconds(registry, Session(**{**menu.__dict__, "node": "gone"})) == 0.0
+
+
+def test_a_stream_our_twiml_did_not_start_is_refused(
+        live_app: Flask, cloud: FakeTwilioCloud, server: MediaStreamServer,
+        synth: Callable[..., Path]) -> None:  # noqa: F811
+    call = live_call(live_app, cloud)
+    assert STREAM_PARAMS[call.call_sid]["auth"]  # our <Stream> carries the call's proof
+    before = len(cloud.requests)
+    for forged in ({}, {"call": call.call_sid, "auth": "0" * 32}):
+        # Someone who knows the CallSid opens a stream and says the menu word.
+        asyncio.run(media_session(server.url, call.call_sid, frames(synth("예약")), stop=True,
+                                  params=forged))
+    time.sleep(0.5)
+    updates = [r for r in cloud.requests[before:] if r.path.endswith(f"/Calls/{call.call_sid}.json")]
+    assert updates == []  # the live call was not moved on by a forged stream
