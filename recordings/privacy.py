@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from recordings.storage import StorageError
+
 if TYPE_CHECKING:
     from recordings.store import Database
 
@@ -214,7 +216,11 @@ def erase(database: Database, redis_client: redis.Redis | None, data_dir: Path,
     report.stores.append(_erase_files(data_dir, removal, found["recording_paths"], skip, names))
     remote = _remote_store(data_dir)
     if remote is not None:
-        report.stores.append(_erase_objects(remote, found["recording_paths"], sids))
+        try:
+            report.stores.append(_erase_objects(remote, found["recording_paths"], sids))
+        except StorageError as exc:  # the bucket failed: say so, never claim it clean
+            report.stores.append(StoreReport("recordings store", notes=[str(exc)]))
+            report.remaining.append(f"recordings store: not erased ({exc}); run the erase again")
 
     search = _needles(identity, sids, for_search=True)
     report.searched_for = sorted({kind for kind, _ in search})
@@ -224,8 +230,11 @@ def erase(database: Database, redis_client: redis.Redis | None, data_dir: Path,
         report.remaining += [f"redis: {hit}" for hit in search_redis(redis_client, search)]
     report.remaining += [f"file: {hit}" for hit in _search_files(data_dir, search, skip)]
     if remote is not None:
-        report.remaining += [f"s3://{remote.bucket}/{key}"
-                             for sid in sids for key in remote.keys_for_call(sid)]
+        try:
+            report.remaining += [f"s3://{remote.bucket}/{key}"
+                                 for sid in sids for key in remote.keys_for_call(sid)]
+        except StorageError as exc:
+            report.remaining.append(f"recordings store: not verified ({exc})")
     db_file = database.sqlite_path
     if db_file is not None and data_dir.resolve() not in db_file.parents:
         for path in (db_file, db_file.with_name(db_file.name + "-wal")):

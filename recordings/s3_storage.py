@@ -41,7 +41,8 @@ class S3RecordingStorage(EncryptedStore):
         except ImportError:
             raise StorageError("IVR_RECORDINGS_URL is an s3:// URL but boto3 is not "
                                "installed: pip install 'centralita[s3]'") from None
-        client = boto3.client("s3", endpoint_url=endpoint_url or None)
+        # A session of our own: boto3's default session is not safe across threads.
+        client = boto3.session.Session().client("s3", endpoint_url=endpoint_url or None)
         return cls(client, parts.netloc, parts.path, secret)
 
     def key(self, relative: str) -> str:
@@ -95,15 +96,21 @@ class S3RecordingStorage(EncryptedStore):
     def delete_relative(self, relative: str) -> bool:
         key = self.key(relative)
         existed = self._exists(key)
-        self.client.delete_object(Bucket=self.bucket, Key=key)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:  # botocore's errors, as ours: erasure reports it
+            raise StorageError(f"s3://{self.bucket}/{key}: delete failed: {exc}") from exc
         return existed
 
     def keys_for_call(self, call_sid: str) -> list[str]:
         """Every object of one call (erasure checks that none is left)."""
         prefix = self.key(f"recordings/{call_sid}-")
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix)
+            return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        except Exception as exc:
+            raise StorageError(f"s3://{self.bucket}/{prefix}*: listing failed: {exc}") from exc
 
 
 def _code(exc: Exception) -> str:

@@ -35,11 +35,18 @@ def _error(status: int, error: str, detail: str) -> Any:
 
 
 def _storage() -> EncryptedStore:
-    settings = current().settings
-    where = JobConfig.from_env()  # IVR_RECORDINGS_URL / IVR_S3_ENDPOINT_URL, as the jobs read
-    # The same secret the RQ jobs encrypt with (IVR_SECRET_KEY, else IVR_DATA_DIR/secret.key).
-    return open_storage(settings.data_dir, installation_secret(settings), where.recordings_url,
-                        where.s3_endpoint_url)
+    """The process's recording store, opened once (an S3 client is built once, not per
+    request)."""
+    services = current()
+    store: EncryptedStore | None = services.components.get("recording_store")
+    if store is None:
+        settings = services.settings
+        where = JobConfig.from_env()  # IVR_RECORDINGS_URL / IVR_S3_ENDPOINT_URL, as the jobs
+        # The same secret the RQ jobs encrypt with (IVR_SECRET_KEY, else the secret file).
+        store = open_storage(settings.data_dir, installation_secret(settings),
+                             where.recordings_url, where.s3_endpoint_url)
+        services.components["recording_store"] = store
+    return store
 
 
 @bp.get("/<int:recording_id>")
