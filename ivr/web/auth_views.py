@@ -91,7 +91,7 @@ def login_post() -> Any:
     database = current().components.get("database")
     throttle = LoginThrottle(current().redis)
     address = _client_address()
-    lock = throttle.locked(name, address)
+    lock = throttle.attempt(name, address)
     if lock is not None:
         return _locked(lock.minutes, name, target)
     found = database.users.verify_password(name, password) if database and name else None
@@ -101,7 +101,7 @@ def login_post() -> Any:
             return _locked(lock.minutes, name, target)
         return render_template("web/login.html", next=target or "", error=t("login_failed"),
                                username=name), 401
-    throttle.succeeded(name)
+    throttle.succeeded(name, address)
     user = log_in(found.name, found.role, found.agent_id)
     database.audit.write(found.name, "web.login", "user", str(found.id))
     if target and (user.role == "admin" or target.startswith(ROLE_PATHS.get(user.role, ()))):

@@ -58,14 +58,27 @@ class LoginThrottle:
             return None
         return Lock(max(max(waits), 1))
 
-    def failed(self, account: str, address: str) -> Lock | None:
-        """Count one failure; the lock it causes, if any."""
+    def attempt(self, account: str, address: str) -> Lock | None:
+        """Count this attempt *before* the password is checked, so parallel guesses cannot
+        slip past the limit together; a lock when the limit was already reached."""
         pipe = self.redis.pipeline()
         for key in self._keys(account, address):
             pipe.incr(key)
             pipe.expire(key, self.window_s, nx=True)  # the window starts at the first failure
-        pipe.execute()
+        counts = pipe.execute()[::2]
+        if any(int(count) > self.max_failures for count in counts):
+            return self.locked(account, address)
+        return None
+
+    def failed(self, account: str, address: str) -> Lock | None:
+        """The attempt failed (it is already counted): the lock it causes, if any."""
         return self.locked(account, address)
 
-    def succeeded(self, account: str) -> None:
-        self.redis.delete(_key("account", account))
+    def succeeded(self, account: str, address: str | None = None) -> None:
+        """A good password: the account's counter is cleared and this attempt is taken
+        off the address's (which counts failures only)."""
+        pipe = self.redis.pipeline()
+        pipe.delete(_key("account", account))
+        if address is not None:
+            pipe.decr(_key("address", address))
+        pipe.execute()

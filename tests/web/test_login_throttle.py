@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
@@ -63,13 +65,27 @@ def test_success_resets_the_account_counter(web_client: FlaskClient, web_app: Fl
 def test_counters_expire_with_the_window(redis_client: redis.Redis, web_app: Flask) -> None:
     throttle = LoginThrottle(redis_client)
     for _ in range(MAX_FAILURES):
+        assert throttle.attempt("ana", "192.0.2.30") is None
         lock = throttle.failed("ana", "192.0.2.30")
     assert lock is not None and 0 < lock.retry_after_s <= WINDOW_S and lock.minutes == 15
+    assert throttle.attempt("ana", "192.0.2.30") is not None  # a sixth try is refused
     keys = list(redis_client.scan_iter("ivr:web:login-fail:*"))
     assert len(keys) == 2 and all(0 < redis_client.ttl(k) <= WINDOW_S for k in keys)
     assert not any("ana" in str(k) for k in keys)  # typed names are not stored in clear
     short = LoginThrottle(redis_client, max_failures=2, window_s=1)
-    assert short.locked("bea", "192.0.2.31") is None
+    for _ in range(2):
+        short.attempt("bea", "192.0.2.31")
+    assert short.failed("bea", "192.0.2.31") is not None
+    time.sleep(1.3)  # the window runs out: bea may try again
+    assert short.attempt("bea", "192.0.2.31") is None
+
+
+def test_parallel_guesses_cannot_pass_the_limit_together(redis_client: redis.Redis) -> None:
+    throttle = LoginThrottle(redis_client)
+    # Ten guesses arrive at once, before any of them has been checked and failed:
+    # each is counted on arrival, so only the first MAX_FAILURES get to the password.
+    allowed = [throttle.attempt("carla", f"198.51.100.{i}") is None for i in range(10)]
+    assert allowed == [True] * MAX_FAILURES + [False] * (10 - MAX_FAILURES)
 
 
 def test_behind_a_trusted_proxy_the_forwarded_client_is_counted(web_settings: Settings,
