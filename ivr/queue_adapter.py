@@ -1,7 +1,9 @@
 """The call path's view of the router: enqueue, leave, hold announcements, metrics.
 
-Keeps ``ivr.calls`` ignorant of the router's vocabulary; every method is a single
-router operation (one Lua call) so the webhook stays fast.
+Keeps ``ivr.calls`` ignorant of the router's vocabulary. Enqueueing and leaving are one
+router operation (one Lua call) each; a hold announcement's estimate reads the call's
+place, the live estimator's cached snapshot and who is signed in (a few round trips,
+once per announcement period per caller).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class HoldEstimate:
 
 
 class QueueAdapter:
+    """What a call's webhooks ask of the router (``ivr.calls.CallService.queue``)."""
+
     def __init__(self, store: Any, estimator: EstimateFn | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from queueing.errors import QueueError
 from queueing.ewt_gbm import QuantileForest, fit_quantile
 from queueing.trace import Staffing, TraceCall, replay
 from queueing.wait_time import (
@@ -44,7 +45,7 @@ BINS = 5
 ROUNDS, DEPTH, LEARNING_RATE, MIN_LEAF = 200, 2, 0.1, 50
 
 
-class FitError(ValueError):
+class FitError(QueueError, ValueError):
     """Too little data to fit on."""
 
 

@@ -20,6 +20,7 @@ recording again replaces it whole (idempotent).
 
 from __future__ import annotations
 
+import abc
 import os
 import secrets
 import struct
@@ -62,7 +63,7 @@ def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
     return prefix + struct.pack(">I", counter) + (b"\x01" if last else b"\x00")
 
 
-class EncryptedStore:
+class EncryptedStore(abc.ABC):
     """Naming and sealing shared by every recording store; subclasses move the bytes."""
 
     def __init__(self, secret: str) -> None:
@@ -133,17 +134,21 @@ class EncryptedStore:
             counter += 1
 
     # What each store provides.
+    @abc.abstractmethod
     def write(self, call_sid: str, recording_sid: str, chunks: Iterable[bytes]) -> StoredFile:
-        raise NotImplementedError
+        """Provided by each store."""
 
+    @abc.abstractmethod
     def chunks(self, call_sid: str, recording_sid: str) -> Iterator[bytes]:
-        raise NotImplementedError
+        """Provided by each store."""
 
+    @abc.abstractmethod
     def exists(self, call_sid: str, recording_sid: str) -> bool:
-        raise NotImplementedError
+        """Provided by each store."""
 
+    @abc.abstractmethod
     def delete_relative(self, relative: str) -> bool:
-        raise NotImplementedError
+        """Provided by each store."""
 
     def read(self, call_sid: str, recording_sid: str) -> bytes:
         return b"".join(self.chunks(call_sid, recording_sid))
