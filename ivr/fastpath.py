@@ -28,7 +28,7 @@ import hmac
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
 from werkzeug.datastructures import MultiDict
 
@@ -126,7 +126,8 @@ class VoiceFastPath:
             body = environ["wsgi.input"].read(length) if length else b""
             form = parse_form(body.decode("utf-8", "replace"))
             query = parse_form(environ.get("QUERY_STRING", ""))
-            signed = not self.check or self._signed(environ, form)
+            url = self._url(environ)
+            signed = not self.check or self._signed(environ, url, form)
         except Exception:  # a broken read or header: the caller still hears us, nothing changes
             log.exception("webhook %s could not be read: the caller hears an apology", path)
             return self._twiml(start_response, render.apology(None))
@@ -143,8 +144,8 @@ class VoiceFastPath:
             values.setdefault(name, value)
         values.update(args)  # Flask's request.values: the query string wins
         service = self.services.components["calls"]
-        parts = urlsplit(self._url(environ))
-        token = REQUEST_BASE.set(f"{parts.scheme}://{parts.netloc}")
+        slash = url.find("/", url.find("//") + 2)
+        token = REQUEST_BASE.set(url[:slash] if slash > 0 else url)  # scheme://host[:port]
         try:
             return self._twiml(start_response, webhooks.answer(service, path, args, values))
         finally:
@@ -163,11 +164,11 @@ class VoiceFastPath:
             url = signed_url(self.public_url, self.trust_forwarded, url, _Headers(environ))
         return url
 
-    def _signed(self, environ: Mapping[str, Any], form: list[tuple[str, str]]) -> bool:
+    def _signed(self, environ: Mapping[str, Any], url: str,
+                form: list[tuple[str, str]]) -> bool:
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not signature or not self.auth_token:
             return False
-        url = self._url(environ)
         expected = twilio_signature(self.key, url, form)
         if hmac.compare_digest(expected.encode(), str(signature).encode()):
             return True
