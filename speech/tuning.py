@@ -27,7 +27,7 @@ Written as YAML (:func:`load_tuning`)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,14 @@ class SpeechTuning:
         if knobs.end_silence_ms is not None:
             config = replace(config, end_silence_ms=knobs.end_silence_ms)
         return config, knobs.barge_in or BargePolicy.AUTO
+
+    def unknown_names(self, lines: Iterable[str], nodes: Iterable[str]) -> list[str]:
+        """Line and ``flow:node`` names this tuning sets that the flows do not have (a
+        misspelt name would silently do nothing)."""
+        known_lines, known_nodes = set(lines), set(nodes)
+        return ([f"lines.{name}: no such line" for name in self.lines if name not in known_lines]
+                + [f"nodes.{name}: no such flow node" for name in self.nodes
+                   if name not in known_nodes])
 
     @classmethod
     def from_mapping(cls, data: Any, source: str = "tuning") -> SpeechTuning:

@@ -62,6 +62,15 @@ def _media_streams_main(settings: Settings, host: str) -> None:
     server.stop()
 
 
+def _forget_server_children(server: Any, worker: Any) -> None:
+    """In a freshly forked web worker: the RQ and media-stream processes belong to the
+    server, not to this worker, whose exit must not try to join them (multiprocessing
+    keeps the parent's children in a module-level set that a fork copies)."""
+    import multiprocessing.process
+
+    multiprocessing.process._children.clear()  # type: ignore[attr-defined]
+
+
 def _gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> Any:
     from gunicorn.app.base import BaseApplication
 
@@ -75,6 +84,7 @@ def _gunicorn(settings: Settings, host: str, port: int, workers: int, threads: i
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)
             self.cfg.set("loglevel", "warning")
+            self.cfg.set("post_fork", _forget_server_children)
 
         def load(self) -> Any:
             from ivr.app import create_app
@@ -117,11 +127,25 @@ def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, dem
     from call_flows.registry import FlowRegistry
 
     try:
-        FlowRegistry.load(settings.flows_dir) if settings.flows_dir else FlowRegistry.load()
+        registry = (FlowRegistry.load(settings.flows_dir) if settings.flows_dir
+                    else FlowRegistry.load())
     except FlowError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         raise click.ClickException("the call flows are invalid: fix the lines above") from None
+    if settings.speech_tuning:  # a broken or misspelt knobs file stops us here
+        from speech.tuning import TuningError, load_tuning
+
+        try:
+            tuning = load_tuning(settings.speech_tuning)
+        except TuningError as exc:
+            raise click.ClickException(f"IVR_SPEECH_TUNING: {exc}") from exc
+        nodes = [f"{fid}:{nid}" for fid in registry.flow_ids
+                 for nid in registry.current(fid).nodes]
+        unknown = tuning.unknown_names([line.name for line in registry.lines], nodes)
+        if unknown:
+            raise click.ClickException(f"IVR_SPEECH_TUNING {settings.speech_tuning}: "
+                                       + "; ".join(unknown))
 
     from ivr.embedded import EmbeddedRedis
 
@@ -139,6 +163,7 @@ def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, dem
     if demo:
         _load_demo(settings)
     children: list[multiprocessing.Process] = []
+    owner = os.getpid()  # gunicorn forks its workers from here: only we stop what we started
     try:
         ctx = multiprocessing.get_context("spawn")
         for _ in range(max(0, rq_workers)):
@@ -146,13 +171,6 @@ def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, dem
             proc.start()
             children.append(proc)
         if settings.speech_mode == "vosk-stream" and settings.media_stream_url:
-            if settings.speech_tuning:  # a broken knobs file stops us here, not in the child
-                from speech.tuning import TuningError, load_tuning
-
-                try:
-                    load_tuning(settings.speech_tuning)
-                except TuningError as exc:
-                    raise click.ClickException(f"IVR_SPEECH_TUNING: {exc}") from exc
             proc = ctx.Process(target=_media_streams_main, args=(settings, host), daemon=False)
             proc.start()
             children.append(proc)
@@ -170,15 +188,22 @@ def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, dem
         sys.stdout.flush()
         _gunicorn(settings, host, port, workers, threads).run()
     finally:
-        for proc in children:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in children:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.kill()
-        if embedded is not None:
-            embedded.stop()
+        # A gunicorn worker leaving (recycled, timed out, or at shutdown) unwinds through
+        # here too: the RQ workers and the embedded Redis are only the server's to stop.
+        if os.getpid() == owner:
+            _stop(children, embedded)
+
+
+def _stop(children: list[Any], embedded: Any | None) -> None:
+    for proc in children:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in children:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+    if embedded is not None:
+        embedded.stop()
 
 
 def _load_demo(settings: Settings) -> None:

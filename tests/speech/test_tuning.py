@@ -53,3 +53,14 @@ def test_unreadable_or_invalid_files(tmp_path: Path) -> None:
     bad.write_text("default: {early_end_ms: [\n", encoding="utf-8")
     with pytest.raises(TuningError, match="not valid YAML"):
         load_tuning(bad)
+
+
+def test_names_the_flows_do_not_have_are_reported() -> None:
+    from speech.tuning import SpeechTuning
+
+    tuning = SpeechTuning.from_mapping({
+        "lines": {"support": {"barge_in": "never"}, "suport": {"barge_in": "never"}},
+        "nodes": {"demo:main_menu": {"early_end_ms": 200}, "demo:main_manu": {"early_end_ms": 200}},
+    })
+    assert tuning.unknown_names(["support", "sales"], ["demo:main_menu"]) == [
+        "lines.suport: no such line", "nodes.demo:main_manu: no such flow node"]
