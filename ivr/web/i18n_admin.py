@@ -8,6 +8,7 @@ from __future__ import annotations
 
 ADMIN_STRINGS: dict[str, dict[str, str]] = {
     "en": {
+        "stale_save": "Someone saved version {n} of this file while you were editing: nothing was saved. Reload the page to see it, then make your change again.",
         "hold_announcements": "Hold announcements",
         "hold_help": "What a waiting caller hears between stretches of music. The callback offer follows 'Offer a callback after'.",
         "rule_announce_every_s": "Announce every",
@@ -30,6 +31,7 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
         "line_removed_draft": "Line {name} removed in draft version {n}; once published, calls to {numbers} go to the default line, {default}.",
     },
     "es": {
+        "stale_save": "Alguien guardó la versión {n} de este archivo mientras usted editaba: no se ha guardado nada. Recargue la página para verla y vuelva a hacer su cambio.",
         "hold_announcements": "Avisos en espera",
         "hold_help": "Lo que oye quien espera entre tramos de música. La oferta de rellamada sigue a «Ofrecer rellamada tras».",
         "rule_announce_every_s": "Avisar cada",
@@ -52,6 +54,7 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
         "line_removed_draft": "Línea {name} quitada en el borrador {n}; al publicarlo, las llamadas a {numbers} irán a la línea por defecto, {default}.",
     },
     "ca": {
+        "stale_save": "Algú ha desat la versió {n} d'aquest fitxer mentre editàveu: no s'ha desat res. Torneu a carregar la pàgina per veure-la i refeu el canvi.",
         "hold_announcements": "Avisos en espera",
         "hold_help": "El que sent qui espera entre trams de música. L'oferta de retrucada segueix «Oferir retrucada després de».",
         "rule_announce_every_s": "Avisar cada",

@@ -155,6 +155,8 @@ def line_save(name: str) -> Any:
                                home=url_for("web.lines_index")), 404
     form = form_from_post(name, request.form, request.form.getlist("holiday_date"),
                           request.form.getlist("holiday_name"))
+    if vf.stale(request.form.get("base_version"), draft):
+        return _render(form, vf, draft, [t("stale_save", n=draft)], 409)
     clean = validate(form, _flows())
     if form.errors:
         return _render(form, vf, draft, [], 400)

@@ -87,6 +87,10 @@ def queues_save() -> Any:
     user = require_user()
     vf = queues_file()
     forms = forms_from_post(request.form, request.form.getlist)
+    _, newest = vf.newest()
+    if vf.stale(request.form.get("base_version"), newest):
+        flash(t("stale_save", n=newest))
+        return _render(forms, vf, newest, 409)
     text, rules = rules_text(forms)
     if rules is None:
         return _render(forms, vf, None, 400)

@@ -67,6 +67,14 @@ class VersionedFile:
             return versions[0]["text"], versions[0]["version"]
         return self.disk_text(), None
 
+    def stale(self, base: str | None, newest: int | None) -> bool:
+        """Whether a form built on version ``base`` would overwrite a newer save (two
+        admins editing at once): the later one is refused, not silently lost. A form
+        without the field (an API client) is not checked."""
+        if base is None:
+            return False
+        return base.strip() != ("" if newest is None else str(newest))
+
     def get(self, number: int) -> dict[str, Any]:
         row = self.db.flows.get(self.key, number)
         if row is None:

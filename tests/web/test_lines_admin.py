@@ -278,3 +278,20 @@ def test_the_default_or_only_line_cannot_be_removed(web_client: FlaskClient,
     assert "&#39;support&#39; is the only line" in only.get_data(as_text=True)
     assert "  support:" in _lines(flows_dir)
     assert web_client.get("/admin/lines/nothere/remove").status_code == 404
+
+
+def test_two_admins_editing_at_once_the_later_save_is_refused_not_lost(
+        web_client: FlaskClient, web_app: Flask, flows_dir: Path) -> None:
+    token = login(web_client, "ana")
+    page = web_client.get("/admin/lines/support").get_data(as_text=True)
+    base = re.search(r'name="base_version" value="([^"]*)"', page)
+    assert base is not None  # both admins opened the form on this version
+    first = web_client.post("/admin/lines/support", data=form_data(
+        token, base_version=base[1], hours_sat="10:00-13:00"))
+    assert first.status_code == 302  # the first save lands
+    second = web_client.post("/admin/lines/support", data=form_data(
+        token, base_version=base[1], hours_sun="10:00-12:00"))
+    assert second.status_code == 409  # built on the old version: refused, with the reason
+    assert "mientras usted editaba" in second.get_data(as_text=True)
+    newest = web_client.get("/admin/lines/support").get_data(as_text=True)
+    assert "10:00-13:00" in newest and "10:00-12:00" not in newest  # the first change stands

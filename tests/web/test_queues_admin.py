@@ -175,3 +175,16 @@ def test_infinite_or_nan_numbers_are_field_errors_not_crashes() -> None:
         form = QueueForm("default", values={"callback_max_attempts": bad, "wrap_up_s": bad})
         queue_data(form)
         assert "wrap_up_s" in form.errors and "callback_max_attempts" in form.errors
+
+
+def test_a_save_built_on_an_old_version_is_refused(web_client: FlaskClient) -> None:
+    import re
+
+    token = login(web_client, "ana")
+    page = web_client.get("/admin/queues").get_data(as_text=True)
+    base = re.search(r'name="base_version" value="([^"]*)"', page)
+    assert base is not None
+    assert web_client.post("/admin/queues", data=rules_form(
+        token, base_version=base[1])).status_code == 302
+    late = web_client.post("/admin/queues", data=rules_form(token, base_version=base[1]))
+    assert late.status_code == 409 and "mientras usted editaba" in late.get_data(as_text=True)
