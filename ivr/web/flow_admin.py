@@ -16,18 +16,16 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from call_flows.loader import check_paths, flow_files, load_marked, parse_flow
+from call_flows.loader import load_marked, parse_flow
 from call_flows.model import Flow, FlowError, Problem
 from call_flows.registry import FlowRegistry
 from call_flows.testing import FlowHarness, HarnessError
 from ivr.errors import IvrError
-from ivr.web.versioned import ConfigError, write_atomically
+from ivr.web.versioned import ConfigError, check_replacing, record_published, write_atomically
 
 TEXT_KEYS = ("prompt", "reprompt", "keypad_prompt", "invalid", "thanks", "number_prompt")
 MAX_TEXT = 200_000
@@ -81,14 +79,7 @@ class FlowAdmin:
 
     def record_disk_version(self, flow_id: str) -> None:
         """Keep the published text (shipped, or edited by hand) as a version row."""
-        source = self.flow(flow_id).source
-        published = self.db.flows.get(flow_id)
-        if published is not None and published["text"] == source:
-            return
-        same = next((v for v in reversed(self.db.flows.versions(flow_id))
-                     if v["text"] == source), None)
-        number = same["version"] if same else self.db.flows.save(flow_id, source, "file")
-        self.db.flows.publish(flow_id, number)
+        record_published(self.db, flow_id, self.flow(flow_id).source)
 
     def draft_text(self, flow_id: str) -> tuple[str, int | None]:
         """The newest stored text (a draft may be newer than the published one)."""
@@ -105,26 +96,14 @@ class FlowAdmin:
             return [{"file": "", "line": 1, "in_draft": True,
                      "message": f"the text is too long (over {MAX_TEXT} characters)"}]
         target = self.file_of(flow_id)
-        source_dir = self.registry.directory or target.parent
-        with tempfile.TemporaryDirectory(prefix="flow-check-") as scratch:
-            base = Path(scratch)
-            for path in flow_files([source_dir]):
-                if path.resolve() == target.resolve():
-                    continue
-                relative = path.relative_to(source_dir)
-                (base / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, base / relative)
-            draft = base / target.relative_to(source_dir)
-            draft.parent.mkdir(parents=True, exist_ok=True)
-            draft.write_text(text, encoding="utf-8")
-            problems = check_paths([base])
-            if not problems:
-                flow, more = parse_flow(text, target.name)
-                if flow is not None and flow.id != flow_id:
-                    problems = [Problem(str(draft), _line_of_key(text, "flow"),
-                                        f"this editor is for flow '{flow_id}'; the text "
-                                        f"defines '{flow.id}'")]
-                problems.extend(more)
+        problems = check_replacing(self.registry.directory or target.parent, target, text)
+        if not problems:
+            flow, more = parse_flow(text, target.name)
+            if flow is not None and flow.id != flow_id:
+                problems = [Problem(str(target), _line_of_key(text, "flow"),
+                                    f"this editor is for flow '{flow_id}'; the text "
+                                    f"defines '{flow.id}'")]
+            problems.extend(more)
         views = [problem_view(p, target.name) for p in problems]
         if any(v["in_draft"] for v in views):
             # Other files' complaints that the draft's flow is missing follow from the

@@ -45,15 +45,8 @@ class VersionedFile:
     def record_disk_version(self) -> None:
         """Keep the text on disk (shipped, or edited by hand) as the published version."""
         source = self.disk_text()
-        if not source:
-            return
-        published = self.db.flows.get(self.key)
-        if published is not None and published["text"] == source:
-            return
-        same = next((v for v in reversed(self.db.flows.versions(self.key))
-                     if v["text"] == source), None)
-        number = same["version"] if same else self.db.flows.save(self.key, source, "file")
-        self.db.flows.publish(self.key, number)
+        if source:
+            record_published(self.db, self.key, source)
 
     def versions(self) -> list[dict[str, Any]]:
         """Every stored version, newest first."""
@@ -95,6 +88,17 @@ class VersionedFile:
         self.db.audit.write(author, "config.publish", "config", self.key, {"version": number})
 
 
+def record_published(db: Any, key: str, source: str) -> None:
+    """Make ``source`` (the text in use: shipped, or edited by hand) the published version
+    of ``key``: an identical stored version is re-published, else it is stored first."""
+    published = db.flows.get(key)
+    if published is not None and published["text"] == source:
+        return
+    same = next((v for v in reversed(db.flows.versions(key)) if v["text"] == source), None)
+    number = same["version"] if same else db.flows.save(key, source, "file")
+    db.flows.publish(key, number)
+
+
 def write_atomically(path: Path, text: str, *, read_only_hint: str = "point the setting "
                      "at a writable copy") -> None:
     """Replace ``path`` with ``text`` at once (a temporary file renamed over it): readers
@@ -124,6 +128,7 @@ def check_replacing(source_dir: Path, target: Path, text: str) -> list[Problem]:
             (base / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, base / relative)
         draft = base / target.relative_to(source_dir)
+        draft.parent.mkdir(parents=True, exist_ok=True)
         draft.write_text(text, encoding="utf-8")
         return [Problem(str(target) if Path(p.file).name == target.name else p.file,
                         p.line, p.message) for p in check_paths([base])]
