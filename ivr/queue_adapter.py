@@ -79,9 +79,11 @@ class QueueAdapter:
             guess = self.estimator(call_sid, self.clock())
             if guess is not None:
                 _, low, high = guess
+        # The live estimator answers only when a working agent can take the call: with an
+        # estimate there is no need to read the agents a second time.
+        staffed = low is not None or self.staffed(call_sid)
         return HoldEstimate(position=info.position, waiting=info.waiting, low_s=low,
-                            high_s=high, offer_callback=info.offer_callback,
-                            staffed=self.staffed(call_sid))
+                            high_s=high, offer_callback=info.offer_callback, staffed=staffed)
 
     def staffed(self, call_sid: str) -> bool:
         """Whether any agent who is signed in (available, busy, wrapping up or paused)
