@@ -33,7 +33,7 @@ from urllib.parse import unquote_plus
 from werkzeug.datastructures import MultiDict
 
 from ivr import render, webhooks
-from ivr.security import REQUEST_BASE, signature_is_valid, signed_url
+from ivr.security import REQUEST_BASE, raw_url, signature_is_valid, signed_url
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +82,6 @@ class _Headers:
     def get(self, name: str, default: str = "") -> str:
         value = self.environ.get("HTTP_" + name.upper().replace("-", "_"))
         return default if value is None else str(value)
-
-
-def _raw_url(environ: Mapping[str, Any]) -> str:
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST") or (
-        f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}")
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw and raw.startswith("/"):
-        return f"{scheme}://{host}{raw}"
-    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    query = environ.get("QUERY_STRING", "")
-    return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
 
 
 class VoiceFastPath:
@@ -159,7 +147,7 @@ class VoiceFastPath:
 
     def _url(self, environ: Mapping[str, Any]) -> str:
         """The URL Twilio requested (and signed)."""
-        url = _raw_url(environ)
+        url = raw_url(environ)
         if self.public_url or self.trust_forwarded:
             url = signed_url(self.public_url, self.trust_forwarded, url, _Headers(environ))
         return url

@@ -71,11 +71,13 @@ def signed_url(public_url: str | None, trust_forwarded: bool, url: str,
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
 
-def _raw_url() -> str:
+def raw_url(environ: Mapping[str, Any]) -> str:
     """The URL as the client sent it (percent-encoding and query untouched: what Twilio
-    signed), built cheaply from the WSGI environ."""
-    environ = request.environ
-    base = f"{request.scheme}://{request.host}"
+    signed), built cheaply from the WSGI environ (Flask views and the fast path alike)."""
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or (
+        f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}")
+    base = f"{scheme}://{host}"
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")  # gunicorn / werkzeug
     if raw and raw.startswith("/"):
         return base + raw
@@ -91,7 +93,7 @@ def _request_is_signed() -> bool:
     token = settings.twilio_auth_token
     if not token:
         return False
-    url = signed_url(settings.public_url, settings.trust_forwarded, _raw_url(),
+    url = signed_url(settings.public_url, settings.trust_forwarded, raw_url(request.environ),
                      request.headers)
     params: Mapping[str, Any] | str
     if request.mimetype == "application/json":
