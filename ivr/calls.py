@@ -33,7 +33,6 @@ _SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 _MAX_EFFECT_ROUNDS = 4
 
 
-@functools.lru_cache(maxsize=4096)  # the lines' own numbers come on every call
 def normalize_number(raw: str, region: str = "ES") -> str:
     """E.164 when the number parses (caller IDs come in many shapes), else as sent."""
     raw = (raw or "").strip()[:64]
@@ -46,6 +45,11 @@ def normalize_number(raw: str, region: str = "ES") -> str:
     if not phonenumbers.is_possible_number(number):
         return raw
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# The lines' own numbers come on every call: parsed once. Callers' numbers are personal
+# data and are not kept in memory.
+_line_number = functools.lru_cache(maxsize=256)(normalize_number)
 
 
 def valid_call_sid(value: str | None) -> bool:
@@ -79,7 +83,7 @@ class CallService:
             return render.hangup()
         now = self._now()
         caller = normalize_number(params.get("From", ""))
-        called = normalize_number(params.get("To", ""))
+        called = _line_number(params.get("To", ""))
         customer = self._customer_by_phone(caller)
         step = self.engine.start(a.CallStarted(call_sid=call_sid, caller=caller, called=called,
                                                now=now, customer=customer))
