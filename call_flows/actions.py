@@ -28,6 +28,7 @@ class Prompt:
     voice: str | None = None
     audio_url: str | None = None
     locale: str | None = None  # Twilio's language tag for <Say> (es-ES, ca-ES, en-GB)
+    filled: bool = False  # the text was filled in from the call (a name, an order status)
 
 
 # --------------------------------------------------------------------------- data the engine is given

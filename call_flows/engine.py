@@ -219,7 +219,8 @@ class Turn:
             words = text.template.render(self.values(heard), missing=None if strict else "")
         if words is None:
             return None
-        return Prompt(text=words, language=lang, voice=voice, locale=locale)
+        return Prompt(text=words, language=lang, voice=voice, locale=locale,
+                      filled=len(parts) > 1)
 
     def prompts(self, *texts: Localized | None, lang: str | None = None,
                 heard: str | None = None) -> tuple[Prompt, ...]:

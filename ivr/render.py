@@ -10,7 +10,7 @@ import json
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -62,6 +62,7 @@ def _say(parent: VoiceResponse | TwimlGather, prompt: a.Prompt) -> None:
 # Rendered documents by their actions, with a stand-in for the state token: a flow's
 # prompts repeat from call to call, so most steps reuse a document and only put this
 # call's token in (the token is URL-safe base64: quoting and XML escaping leave it as is).
+# Prompts filled in from the call (a customer's name) are rendered each time, never kept.
 _TOKEN_MARK = "Zz" + secrets.token_hex(8) + "zZ"
 _RENDERED: OrderedDict[Any, str] = OrderedDict()
 RENDER_CACHE_SIZE = 2048
@@ -76,10 +77,13 @@ def render(actions: Sequence[a.Action], token: str, stream_url: str | None = Non
     (``<Start><Stream>``, with ``stream_params`` as ``<Parameter>``s) for Vosk."""
     key: Any = (tuple(actions), stream_url,
                 tuple(sorted(stream_params.items())) if stream_params else None)
-    try:
-        document = _RENDERED.get(key)
-    except TypeError:  # an action holding a list or dict: rendered every time
-        key, document = None, None
+    if any(p.filled for p in _prompts(actions)):
+        key, document = None, None  # a caller's own data (a name...) is never kept
+    else:
+        try:
+            document = _RENDERED.get(key)
+        except TypeError:  # an action holding a list or dict: rendered every time
+            key, document = None, None
     if document is None:
         document = _render(actions, _TOKEN_MARK, stream_url, stream_params)
         if key is not None:
@@ -197,15 +201,17 @@ def hangup() -> str:
     return to_xml(response)
 
 
-def prompts_text(actions: Iterable[a.Action]) -> list[str]:
-    """The words a caller hears (for logs and tests)."""
-    out: list[str] = []
+def _prompts(actions: Iterable[a.Action]) -> Iterator[a.Prompt]:
     for action in actions:
         if isinstance(action, a.Say):
-            out.append(action.prompt.text)
+            yield action.prompt
         elif isinstance(action, (a.Gather, a.Record)):
-            out.extend(p.text for p in action.prompts)
-    return out
+            yield from action.prompts
+
+
+def prompts_text(actions: Iterable[a.Action]) -> list[str]:
+    """The words a caller hears (for logs and tests)."""
+    return [p.text for p in _prompts(actions)]
 
 
 def hold(language: str, sentences: Sequence[str], token: str,

@@ -86,3 +86,16 @@ def test_our_serialiser_writes_exactly_what_twilios_library_writes(
     doc.redirect(url, method="POST")
     doc.hangup()
     assert to_xml(doc) == str(doc)
+
+
+def test_prompts_filled_from_the_call_are_never_kept_in_the_render_cache() -> None:
+    from call_flows import actions as a
+    from ivr import render
+
+    personal = [a.Say(a.Prompt("Hola, Marta Puig.", "es", filled=True)), a.Hangup()]
+    before = dict(render._RENDERED)
+    twiml = render.render(personal, "T1")
+    assert "Marta Puig" in twiml and render._RENDERED == before  # rendered, not kept
+    shared = [a.Say(a.Prompt("Gracias por llamar.", "es")), a.Hangup()]
+    render.render(shared, "T1")
+    assert any("Gracias por llamar." in doc for doc in render._RENDERED.values())
