@@ -4,9 +4,10 @@ Replays a trace (format of ``shared/data/callcenter-1999-01.tsv``) in time order
 every queue entry the three estimators of :mod:`queueing.wait_time` predict from the
 past only, and the served callers who waited are scored (mean absolute error, share
 inside our announced 80% range). Parameters are the committed constants of
-:mod:`queueing.ewt_params`, fitted on the tuning days (default 1-15); figures are
-given for the whole file and for the held-out days apart. ``--tune`` re-fits on the
-tuning days (never on the others) and prints the parameters it used.
+:mod:`queueing.ewt_params`, fitted on January 1999 days 1-15; figures are given for the
+whole file and for the held-out calls apart -- every call of a trace of another month is
+held out. ``--tune`` re-fits on the tuning days of the trace's first month (never on the
+others) and prints the parameters it used.
 
 Figures from the bank trace credit its source: "Anonymous Bank" call-center data,
 organised by Ilan Guedj and Avi Mandelbaum (Technion).
@@ -19,6 +20,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,18 @@ def parse_days(text: str) -> set[int]:
     except ValueError:
         raise click.BadParameter(f"{text!r}: use days of the month like 1-15 or 1,3,5-7") from None
     return days
+
+
+DEFAULT_TUNE_DAYS = "1-15"
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def in_tuning(call: TraceCall, month: str, days: set[int]) -> bool:
+    """Whether ``call`` is on a day the parameters were fitted on (that month, those days)."""
+    return month_of(call.day) == month and call.day.day in days
 
 
 @dataclass
@@ -141,9 +155,11 @@ def params_summary(params: StateParams) -> dict[str, Any]:
 @click.option("--trace", "trace_file", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Trace in the format of shared/data/callcenter-1999-01.tsv.")
-@click.option("--tune-days", default="1-15", show_default=True,
-              help="Days of the month the parameters are (or, with --tune, get) fitted on; "
-                   "the other days are the held-out set.")
+@click.option("--tune-days", default=None,
+              help="With --tune: the days of the trace's first month to fit on [default: "
+                   "1-15]; every other call is held out. Without --tune the split is the one "
+                   "the committed model records (January 1999, days 1-15): a trace of another "
+                   "month is held out entirely.")
 @click.option("--tune", is_flag=True,
               help="Re-fit the parameters on the tuning days (only) and print them.")
 @click.option("--on-shift-minutes", type=click.FloatRange(min=1), default=None,
@@ -164,7 +180,6 @@ def params_summary(params: StateParams) -> dict[str, Any]:
 def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: float | None,
             staffing: str, strict: bool, save_model: Path | None, quiet: bool) -> None:
     """Score the wait estimators on a trace; print one JSON line."""
-    days = parse_days(tune_days)
     mode = Staffing(staffing)
     on_shift_s = on_shift_minutes * 60 if on_shift_minutes else ewt_params.ON_SHIFT_S
     try:
@@ -181,36 +196,47 @@ def command(trace_file: Path, tune_days: str, tune: bool, on_shift_minutes: floa
                                "(queueing.ewt_params.STAFFING): change that constant first")
     level = None
     if tune:
+        tune_days = tune_days or DEFAULT_TUNE_DAYS
+        days = parse_days(tune_days)
+        month = month_of(min(c.day for c in report.calls))
         if not quiet:
-            click.echo("fitting on the tuning days...", err=True)
-        params, level = fit([c for c in report.calls if c.day.day in days], on_shift_s, quiet,
-                            mode)
+            click.echo(f"fitting on {month} days {tune_days}...", err=True)
+        params, level = fit([c for c in report.calls if in_tuning(c, month, days)], on_shift_s,
+                            quiet, mode)
         if save_model is not None:
-            saved = {"tuned_on": f"{trace_file.name} days {tune_days}", "range_level": level,
-                     **params.to_dict()}
+            saved = {"tuned_on": f"{trace_file.name} days {tune_days}", "tuned_month": month,
+                     "tuned_days": tune_days, "range_level": level, **params.to_dict()}
             save_model.write_text(json.dumps(saved, sort_keys=True) + "\n", encoding="utf-8")
     else:
         try:
             params = ewt_params.state_params()
             level = ewt_params.saved_model().get("range_level")
+            month, committed_days = ewt_params.tuning_split()
         except (OSError, ValueError, KeyError) as exc:
             raise click.ClickException(f"cannot load the committed model "
                                        f"{ewt_params.MODEL_PATH}: {exc}; re-create it with "
                                        "--tune --save-model") from None
+        if tune_days is not None and parse_days(tune_days) != parse_days(committed_days):
+            raise click.UsageError(f"the committed model was fitted on {month} days "
+                                   f"{committed_days}; --tune-days {tune_days} needs --tune "
+                                   "to refit on those days")
+        tune_days, days = committed_days, parse_days(committed_days)
     if not tune and mode.value != ewt_params.STAFFING and not quiet:
         click.echo(f"note: the committed model was fitted with --staffing {ewt_params.STAFFING};"
                    " add --tune to refit it for this staffing", err=True)
     rows = run(report.calls, params, on_shift_s, quiet, mode)
-    held = [r for r in rows if r.call.day.day not in days]
-    tuned = [r for r in rows if r.call.day.day in days]
+    held = [r for r in rows if not in_tuning(r.call, month, days)]
+    tuned = [r for r in rows if in_tuning(r.call, month, days)]
     result: dict[str, Any] = {
         **summary(rows), "skipped": report.skipped,
         "skipped_reasons": dict(report.skipped_reasons),
         "anomalies_kept": dict(report.anomalies),
         **breakdowns(rows),
-        "holdout": {"days": "not " + tune_days, **summary(held), **breakdowns(held)},
-        "tuning_days": {"days": tune_days, **summary(tuned)},
-        "params": {"tuned_on": "this run, days " + tune_days if tune else ewt_params.TUNED_ON,
+        "holdout": {"days": f"all but {month} days {tune_days}", **summary(held),
+                    **breakdowns(held)},
+        "tuning_days": {"days": f"{month} days {tune_days}", **summary(tuned)},
+        "params": {"tuned_on": (f"this run, {month} days {tune_days}" if tune
+                               else ewt_params.saved_model().get("tuned_on", ewt_params.TUNED_ON)),
                    "staffing": mode.value, "on_shift_s": on_shift_s, **params_summary(params),
                    **({"range_level": level} if level is not None else {})},
     }

@@ -19,6 +19,9 @@ from typing import Any
 from queueing.wait_time import StateParams
 
 TUNED_ON = "callcenter-1999-01.tsv days 1-15"
+TUNED_MONTH, TUNED_DAYS = "1999-01", "1-15"
+"""The month and days of the month the committed model was fitted on, when its file does
+not say (files written before ``--save-model`` recorded them)."""
 ON_SHIFT_S = 1200.0
 """An agent counts as on shift for this long after they were last seen starting or ending a call."""
 STAFFING = "causal"
@@ -37,6 +40,13 @@ def saved_model() -> dict[str, Any]:
     """The committed file as written by ``--save-model`` (parameters, tuning days, range level)."""
     data: dict[str, Any] = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     return data
+
+
+def tuning_split() -> tuple[str, str]:
+    """(``YYYY-MM``, days such as ``1-15``): the calls the committed model was fitted on;
+    every other call -- another month included -- is held out."""
+    data = saved_model()
+    return str(data.get("tuned_month", TUNED_MONTH)), str(data.get("tuned_days", TUNED_DAYS))
 
 
 @lru_cache(maxsize=1)

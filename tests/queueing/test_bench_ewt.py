@@ -60,7 +60,7 @@ def test_tune_refits_on_the_tuning_days_only(sliced: Path, tmp_path: Path) -> No
     saved = tmp_path / "model.json"
     tuned = run("--trace", str(sliced), "--tune", "--tune-days", "1-15", "--quiet",
                 "--save-model", str(saved))
-    assert tuned["params"]["tuned_on"] == "this run, days 1-15"
+    assert tuned["params"]["tuned_on"] == "this run, 1999-01 days 1-15"
     assert tuned["params"]["features"] == default["params"]["features"]
     assert tuned["params"]["model_sha256"] != default["params"]["model_sha256"]
     assert 0 < tuned["params"]["range_level"] < 0.5
@@ -69,6 +69,7 @@ def test_tune_refits_on_the_tuning_days_only(sliced: Path, tmp_path: Path) -> No
     # the saved model is the one the run used, and loads as the estimator's parameters
     model = json.loads(saved.read_text())
     assert model["tuned_on"] == "slice.tsv days 1-15" and model["range_level"] == tuned["params"]["range_level"]
+    assert (model["tuned_month"], model["tuned_days"]) == ("1999-01", "1-15")
     params = StateParams.from_dict(model)
     assert tuned["params"]["edges"] == list(params.edges)
     # the held-out day does not move the fit: tuning without it gives the same model
@@ -77,6 +78,31 @@ def test_tune_refits_on_the_tuning_days_only(sliced: Path, tmp_path: Path) -> No
                              if "\t990117\t" not in l))
     again = run("--trace", str(no_17), "--tune", "--quiet")
     assert again["params"]["model_sha256"] == tuned["params"]["model_sha256"]
+
+
+def test_a_month_the_model_was_not_fitted_on_is_held_out_entirely(sliced: Path,
+                                                                  tmp_path: Path) -> None:
+    """The same calls moved to February: none of them is on a tuning day any more, so
+    every one is scored as held out (the issue's "a month it was not tuned on")."""
+    january = run("--trace", str(sliced), "--quiet")
+    february = tmp_path / "callcenter-1999-02.tsv"
+    february.write_text(sliced.read_text().replace("\t9901", "\t9902"))
+    data = run("--trace", str(february), "--quiet")
+    assert data["tuning_days"]["calls"] == 0
+    assert data["holdout"]["calls"] == data["calls"] == january["calls"]
+    assert data["holdout"]["days"] == "all but 1999-01 days 1-15"
+    assert data["params"]["tuned_on"] == "callcenter-1999-01.tsv days 1-15"
+    # the same waits and the same model: the same scores, now all of them held out
+    assert data["mae_seconds"] == january["mae_seconds"]
+    assert january["holdout"]["calls"] < january["calls"]
+
+
+def test_the_committed_split_is_not_changed_without_tune(sliced: Path) -> None:
+    result = CliRunner().invoke(cli, ["bench", "ewt", "--trace", str(sliced), "--quiet",
+                                      "--tune-days", "1-20"])
+    assert result.exit_code == 2 and "needs --tune" in result.output
+    same = run("--trace", str(sliced), "--quiet", "--tune-days", "1-15")
+    assert same["tuning_days"]["days"] == "1999-01 days 1-15"
 
 
 def test_save_model_needs_tune(sliced: Path, tmp_path: Path) -> None:
