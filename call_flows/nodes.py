@@ -19,9 +19,8 @@ from call_flows.actions import (
     QueueLeft,
     Record,
     RecordingDone,
-    RequestCallback,
 )
-from call_flows.hours import to_e164
+from call_flows.callback_node import enter_stage, handle_callback, present_callback
 from call_flows.matching import (
     Decision,
     Facts,
@@ -158,8 +157,7 @@ def _enter_transfer(t: Turn, node: Node) -> str | None:
 
 def _enter_input(t: Turn, node: Node) -> str | None:
     if node.type == NodeType.CALLBACK:
-        known = to_e164(t.session.caller, t.line.region)
-        t.pending = {"stage": "confirm" if known else "number"}
+        t.pending = enter_stage(t)
     PRESENT[node.type](t, node, 0, None)
     t.note(node, None, "asked")
     return None
@@ -186,16 +184,6 @@ def _present_ask(t: Turn, node: Node, attempt: int, extra: Localized | None) -> 
 
 def _present_confirm(t: Turn, node: Node, attempt: int, extra: Localized | None) -> None:
     t.gather(node, t.prompts(*t.retry_text(node, attempt, node.prompt)), attempt, num_digits=1)
-
-
-def _present_callback(t: Turn, node: Node, attempt: int, extra: Localized | None) -> None:
-    if t.pending.get("stage") == "confirm":
-        _present_confirm(t, node, attempt, extra)
-        return
-    base = node.number_prompt or t.msg("callback_number")
-    texts = (extra,) + ((base,) if attempt == 0 else (
-        t.msg("not_understood" if attempt == 1 else "keypad_only"), base))
-    t.gather(node, t.prompts(*texts), attempt)
 
 
 def _handle_menu(t: Turn, node: Node, event: Any) -> None:
@@ -298,38 +286,6 @@ def _handle_confirm(t: Turn, node: Node, event: Any) -> None:
     t.go(node.yes if answer else node.no)
 
 
-def _handle_callback(t: Turn, node: Node, event: Any) -> None:
-    what = describe(event)
-    if t.pending.get("stage") == "confirm":
-        answer = _yes_no_of(t, node, event)
-        if answer is None:
-            t.fail(node, "no_input" if silent(event) else "no_match", what)
-        elif answer:
-            _request_callback(t, node, to_e164(t.session.caller, t.line.region) or "", what)
-        else:
-            t.pending, t.attempts = {"stage": "number"}, 0
-            t.note(node, what, "other_number")
-            _present_callback(t, node, 0, None)
-        return
-    digits, text, _ = fits(event)
-    raw = digits.rstrip("#") if digits is not None else (
-        spoken_digits(text, t.lang()) if text is not None else None)
-    number = to_e164(raw, t.line.region) if raw and raw.isdigit() else None
-    if number is None:
-        t.fail(node, "no_input" if silent(event) else "invalid", what)
-    else:
-        _request_callback(t, node, number, what)
-
-
-def _request_callback(t: Turn, node: Node, number: str, what: str) -> None:
-    topic = node.topic or t.vars.get("topic") or "general"
-    t.actions.append(RequestCallback(number=number, skills=_skills(t, node),
-                                     priority=_priority(t, node), reason=topic))
-    _say(t, node.thanks or t.msg("callback_done"))
-    t.note(node, what, "callback")
-    _end(t, "callback")
-
-
 def _handle_voicemail(t: Turn, node: Node, event: Any) -> None:
     if isinstance(event, RecordingDone):
         _say(t, node.thanks or t.msg("voicemail_thanks"))
@@ -401,10 +357,10 @@ ENTER = {NodeType.SAY: _enter_say, NodeType.ANSWER: _enter_answer,
          NodeType.CONFIRM: _enter_input, NodeType.CALLBACK: _enter_input,
          NodeType.SURVEY: enter_survey}
 PRESENT = {NodeType.MENU: _present_menu, NodeType.ASK: _present_ask,
-           NodeType.CONFIRM: _present_confirm, NodeType.CALLBACK: _present_callback,
+           NodeType.CONFIRM: _present_confirm, NodeType.CALLBACK: present_callback,
            NodeType.SURVEY: present_survey}
 HANDLE = {NodeType.MENU: _handle_menu, NodeType.ASK: _handle_ask,
-          NodeType.CONFIRM: _handle_confirm, NodeType.CALLBACK: _handle_callback,
+          NodeType.CONFIRM: _handle_confirm, NodeType.CALLBACK: handle_callback,
           NodeType.VOICEMAIL: _handle_voicemail, NodeType.QUEUE: _handle_handover,
           NodeType.TRANSFER: _handle_handover, NodeType.LOOKUP: _handle_lookup,
           NodeType.SAY: _handle_reenter, NodeType.ANSWER: _handle_reenter,

@@ -63,6 +63,13 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
                         "ca": "Marqui el seu número de telèfon, amb el prefix, i premi coixinet.",
                         "en": "Please key in your phone number, with the area code, "
                               "then press hash."},
+    "callback_readback": {
+        "es": "Le llamaremos al {heard}. Pulse 1 o diga sí para confirmar; pulse 2 o diga no "
+              "para cambiarlo.",
+        "ca": "El trucarem al {heard}. Premi 1 o digui sí per confirmar-ho; premi 2 o digui "
+              "no per canviar-lo.",
+        "en": "We'll call you on {heard}. Press 1 or say yes to confirm; press 2 or say no "
+              "to change it."},
     "callback_done": {"es": "Perfecto. Le llamaremos lo antes posible. Gracias por llamar.",
                       "ca": "Perfecte. El trucarem tan aviat com puguem. Gràcies per trucar.",
                       "en": "Great. We'll call you back as soon as we can. Thank you for calling."},
@@ -79,7 +86,7 @@ DEFAULT_MESSAGES: Mapping[str, Mapping[str, str]] = {
 }
 #: Messages a flow need not translate into every language it declares; the lines
 #: checks ask for them where they are used (``record_calls: true`` needs the notice).
-OPTIONAL_MESSAGES = frozenset({"recording_notice"})
+OPTIONAL_MESSAGES = frozenset({"recording_notice", "callback_readback"})
 
 _COMMON = {"type", "description"}
 _ASKING = {"prompt", "reprompt", "keypad_prompt", "on_fail", "timeout"}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 BLUEPRINT_MODULES = (
     "ivr.health",
     "ivr.webhooks",
+    "ivr.hold_routes",
     "ivr.api.queues",
     "ivr.api.agents",
     "ivr.api.customers",
@@ -92,11 +95,28 @@ def build_call_service(settings: Settings, client: redis.Redis,
     sync = FlowSync(registry, client, getattr(registry, "directory", None))
     sync.start()
     components.update(flows=registry, call_records=records, writer=writer, flow_sync=sync)
+    if components.get("queue") is not None:
+        # Callbacks are dialled only within the line's business hours (README).
+        components["queue"].is_open = line_hours(registry)
     components["calls"] = CallService(
         engine=Engine(registry), codec=StateCodec(installation_secret(settings)),
         writer=writer, ended=ended, customers=components.get("database"),
         queue=components.get("queue_adapter"), flow_sync=sync)
     _offline_speech(settings, registry, components["calls"])
+
+
+def line_hours(registry: Any) -> Callable[[float], bool]:
+    """``is_open(now)`` for the router: the default line's business hours, read at each
+    decision so an edit of ``lines.yaml`` applies without a restart."""
+
+    def is_open(now: float) -> bool:
+        try:
+            line = registry.default_line
+        except (IndexError, AttributeError):  # no line configured: nothing to close
+            return True
+        return bool(line.hours.is_open(datetime.fromtimestamp(now, UTC)))
+
+    return is_open
 
 
 def _offline_speech(settings: Settings, registry: Any, service: CallService) -> None:
@@ -146,6 +166,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         components["calls"].recorder = CallRecorder.from_settings(settings)
     components["queue_dispatch"] = _dispatch(worker.queue(settings, "high", rq_connection))
+    if components.get("queue_adapter") is not None:
+        components["queue_adapter"].dispatch = components["queue_dispatch"]
     lookup = _token_lookup(components)
     services = Services(settings=settings, redis=client, lookup_token=lookup,
                         components=components)

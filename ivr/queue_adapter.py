@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from call_flows import actions as a
 from call_flows.session import Session
-from queueing.model import needs_from_skills
+from queueing.model import Assignment, needs_from_skills
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +41,51 @@ class QueueAdapter:
     """What a call's webhooks ask of the router (``ivr.calls.CallService.queue``)."""
 
     def __init__(self, store: Any, estimator: EstimateFn | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 dispatch: Callable[[Assignment], None] | None = None) -> None:
         self.store = store
         self.estimator = estimator
         self.clock = clock
+        # Every reservation the router makes goes here (its timer; dialling a callback):
+        # ``ivr.app`` sets the RQ dispatcher once the job queue exists.
+        self.dispatch = dispatch
+
+    def _send(self, assignment: Assignment | None) -> None:
+        if assignment is None:
+            return
+        if self.dispatch is None:
+            log.warning("reservation %s of call %s not dispatched: no dispatcher; the "
+                        "router's tick picks it up when it lapses", assignment.reservation_id,
+                        assignment.call_id)
+            return
+        self.dispatch(assignment)
 
     def enqueue(self, session: Session, action: a.Enqueue) -> None:
-        _status, _assignment, resumed = self.store.enqueue(
+        _status, assignment, resumed = self.store.enqueue(
             session.call_sid, action.queue, needs_from_skills(action.skills),
             priority=action.priority, caller=session.caller, now=self.clock())
         if resumed:
             log.info("call %s took back the place of %s", session.call_sid, resumed)
+        self._send(assignment)
 
     def request_callback(self, session: Session, action: a.RequestCallback) -> None:
-        """A callback asked from the flow: the call joins the line (keeping any place it
-        had) and waits there as a callback."""
-        self.store.enqueue(session.call_sid, str(action.skills.get("queue", "support")),
-                           needs_from_skills(action.skills), priority=action.priority,
-                           caller=session.caller, now=self.clock())
-        self.store.request_callback(session.call_sid, action.number, now=self.clock())
+        """A callback asked from the flow (a menu, or the hold's key 1): one atomic step
+        puts the call in line as a callback (keeping any place it had); an agent free
+        now is reserved at once and the customer is dialled."""
+        _status, assignment, resumed = self.store.enqueue_callback(
+            session.call_sid, str(action.skills.get("queue", "support")), action.number,
+            needs_from_skills({k: v for k, v in action.skills.items() if k != "queue"}),
+            priority=action.priority,
+            caller=session.caller, now=self.clock())
+        if resumed:
+            log.info("callback %s took back the place of %s", session.call_sid, resumed)
+        self._send(assignment)
 
     def left(self, call_sid: str, result: str) -> None:
         """Twilio's QueueResult for a caller who left the hold."""
         if result in {"hangup", "error", "system-error"}:
-            self.store.abandon(call_sid, reason=result, now=self.clock())
+            # the agent this frees may take the next caller at once
+            self._send(self.store.abandon(call_sid, reason=result, now=self.clock()))
         elif result == "leave":
             # Pressed 1 for a callback: the flow confirms the number; the place is kept
             # by the request_callback that follows.
@@ -196,7 +217,7 @@ class LiveEstimator:
         elif kind == "bridged":
             est.observe_service_start(key, max(0.0, at - entered), at)
             self._memo[call_id] = (key, priority, entered, at)
-        elif kind == "abandoned":
+        elif kind in ("abandoned", "voicemail"):  # both gave up waiting
             est.observe_abandon(key, float(fields.get("wait_s", at - entered)), at)
             self._memo.pop(call_id, None)
         elif kind == "requeued":  # an answer undone (the agent's phone never picked up)

@@ -20,6 +20,22 @@ MAX_PRIORITY = 9
 # How much each reason adds to a call's priority (capped at MAX_PRIORITY).
 PRIORITY_WEIGHTS: Mapping[str, int] = {"vip": 3, "urgent": 2, "repeat": 1, "callback": 1}
 
+#: How long Twilio rings the customer we call back (the REST ``Timeout``), seconds.
+CALLBACK_RING_TIMEOUT_S = 25
+#: Extra time a callback's agent stays reserved beyond that ringing: the dial job may
+#: start late, and Twilio's final status of the leg must arrive before the reservation
+#: lapses (or the call would be requeued while the customer is picking up).
+CALLBACK_MARGIN_S = 15
+
+
+def callback_hold_s(ring_timeout_s: float = CALLBACK_RING_TIMEOUT_S,
+                    margin_s: float = CALLBACK_MARGIN_S) -> float:
+    """Seconds a callback's agent stays reserved: the ringing plus the margin."""
+    if ring_timeout_s <= 0 or margin_s < 0:
+        raise ValueError(f"callback ring timeout must be > 0 and margin >= 0, got "
+                         f"{ring_timeout_s!r} and {margin_s!r}")
+    return float(ring_timeout_s) + float(margin_s)
+
 
 class AgentState(str, Enum):
     OFFLINE = "offline"
@@ -39,6 +55,7 @@ class CallStatus(str, Enum):
     ABANDONED = "abandoned"  # the caller hung up while waiting (wait recorded)
     RESUMED = "resumed"  # replaced by a new call from the same number that took its place
     CALLBACK_FAILED = "callback_failed"  # every callback attempt went unanswered
+    VOICEMAIL = "voicemail"  # left a message from the hold instead of waiting on
 
     @property
     def active(self) -> bool:
@@ -153,6 +170,15 @@ class Assignment:
     @property
     def is_callback(self) -> bool:
         return self.callback_number is not None
+
+
+def assignment_from_json(raw: Any) -> Assignment | None:
+    """The router script's JSON of a reservation (or null) as an :class:`Assignment`."""
+    if not raw:
+        return None
+    return Assignment(call_id=raw["call_id"], agent_id=raw["agent_id"], queue=raw["queue"],
+                      reservation_id=str(raw["reservation_id"]), deadline=float(raw["deadline"]),
+                      callback_number=raw.get("callback_number"))
 
 
 @dataclass(frozen=True)

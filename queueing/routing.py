@@ -12,6 +12,12 @@ atomically inside Redis; tests replay random states through both and compare.
 * For a new call, free agents are ranked, in ``most_skilled`` order, by their level in
   the call's primary skill (the one required at the highest level), then by how long
   they have been idle, then id; in ``longest_idle`` order by idle time only.
+* A callback (``callback_pending``) is routed only while callbacks are open (the line's
+  business hours), whichever way it would reach an agent: a freed agent looking for
+  work, a retry falling due, or a requeue. Closed, it keeps its place in line.
+* A reservation lasts the queue's ``reservation_timeout_s``; a callback's lasts at
+  least the ring timeout plus a margin (:func:`reservation_hold_s`), because the agent
+  waits while we ring the customer.
 """
 
 from __future__ import annotations
@@ -117,8 +123,18 @@ def agent_rank(agent: Agent, call: Call, order: str) -> tuple[float, str]:
     return (-agent.skills.get(skill, 0) * SKILL_SCALE + idle, agent.agent_id)
 
 
-def best_agent(call: Call, agents: Iterable[Agent], now: float, rules: QueueRules) -> Agent | None:
+def reservation_hold_s(call: Call, rules: QueueRules, callback_hold_s: float) -> float:
+    """How long an agent stays reserved for ``call`` before the reservation lapses."""
+    if call.callback_number:
+        return max(rules.reservation_timeout_s, callback_hold_s)
+    return rules.reservation_timeout_s
+
+
+def best_agent(call: Call, agents: Iterable[Agent], now: float, rules: QueueRules,
+               callbacks_open: bool = True) -> Agent | None:
     """The free agent a new (or requeued) call should go to, or None."""
+    if not is_routable(call, callbacks_open):
+        return None
     best: Agent | None = None
     best_key: tuple[float, str] | None = None
     for agent in agents:

@@ -25,10 +25,13 @@ from queueing.model import (
     Call,
     CallStatus,
     HoldInfo,
+    assignment_from_json,
     validate_skills,
 )
+from queueing.model import callback_hold_s as default_hold
 from queueing.routing import bucket_key
 from queueing.rules import QueueRules, RulesConfig, rules_from_json
+from queueing.store_callbacks import CallbackOps
 
 _ERRORS: dict[str, type[errors.QueueError]] = {
     "unknown_call": errors.UnknownCall,
@@ -39,26 +42,28 @@ _ERRORS: dict[str, type[errors.QueueError]] = {
 
 def _script_text() -> str:
     folder = Path(__file__).resolve().parent / "lua"
-    return (folder / "common.lua").read_text() + "\n" + (folder / "router.lua").read_text()
+    return "\n".join((folder / name).read_text()
+                     for name in ("common.lua", "router.lua", "callbacks.lua"))
 
 
-def _assignment(raw: Any) -> Assignment | None:
-    if not raw:
-        return None
-    return Assignment(call_id=raw["call_id"], agent_id=raw["agent_id"], queue=raw["queue"],
-                      reservation_id=str(raw["reservation_id"]), deadline=float(raw["deadline"]),
-                      callback_number=raw.get("callback_number"))
+_assignment = assignment_from_json
 
 
-class QueueStore:
+class QueueStore(CallbackOps):
+    """``is_open(now)``: business hours; callbacks are dialled only while it holds.
+    ``callback_hold_s``: how long a callback's agent stays reserved while we ring the
+    customer (at least the ring timeout plus a margin, :func:`callback_hold_s`)."""
+
     def __init__(self, client: redis.Redis, *, rules: RulesConfig | None = None,
                  prefix: str = "q:", is_open: Callable[[float], bool] | None = None,
-                 clock: Callable[[], float] = time.time, ttl_s: int = 7 * 86400) -> None:
+                 clock: Callable[[], float] = time.time, ttl_s: int = 7 * 86400,
+                 callback_hold_s: float | None = None) -> None:
         self.redis = client  # decode_responses=True
         self.prefix = prefix
         self.is_open = is_open or (lambda now: True)
         self.clock = clock
         self.ttl_s = ttl_s
+        self.callback_hold_s = default_hold() if callback_hold_s is None else callback_hold_s
         self._script = client.register_script(_script_text())
         if rules is not None:
             self.configure(rules)
@@ -71,6 +76,7 @@ class QueueStore:
     def _argv(self, op: str, args: Mapping[str, Any], at: float) -> list[str]:
         clean = {k: v for k, v in args.items() if v is not None}
         clean.setdefault("ttl", self.ttl_s)
+        clean.setdefault("cb_hold", self.callback_hold_s)
         flag = "1" if self.is_open(at) else "0"
         return [self.prefix, op, repr(float(at)), json.dumps(clean), flag]
 
@@ -154,16 +160,6 @@ class QueueStore:
         return _assignment(self._run("end_call", {"call": call_id, "reason": reason}, now)
                            .get("assignment"))
 
-    def request_callback(self, call_id: str, number: str, now: float | None = None) -> None:
-        if not number:
-            raise errors.QueueError("a callback needs a confirmed phone number")
-        self._run("callback", {"call": call_id, "number": number}, now)
-
-    def callback_result(self, call_id: str, answered: bool,
-                        now: float | None = None) -> tuple[str, Assignment | None]:
-        out = self._run("callback_result", {"call": call_id, "answered": bool(answered)}, now)
-        return out["status"], _assignment(out.get("assignment"))
-
     def hold_info(self, call_id: str, now: float | None = None) -> HoldInfo:
         out = self._run("position", {"call": call_id}, now)
         return HoldInfo(call_id=call_id, status=CallStatus(out["status"]),
@@ -207,6 +203,10 @@ class QueueStore:
         """True for the first caller only: makes side effects (dialling) happen once."""
         return bool(self.redis.set(self._k("claim:", name), "1", nx=True, ex=ttl_s))
 
+    def release(self, name: str) -> None:
+        """Give a claim back (its side effect failed and must be tried again)."""
+        self.redis.delete(self._k("claim:", name))
+
     def note(self, call_id: str, **fields: str) -> None:
         """Attach facts to a call's record (e.g. the callback leg's CallSid)."""
         self.redis.hset(self._k("call:", call_id), mapping={f"note_{k}": v for k, v in fields.items()})
@@ -214,19 +214,24 @@ class QueueStore:
     def abandons(self, limit: int = 100) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.redis.lrange(self._k("abandons"), 0, limit - 1)]  # type: ignore[union-attr]
 
-    def reconcile(self, active_call_sids: Iterable[str], now: float | None = None) -> list[str]:
+    def reconcile(self, active_call_sids: Iterable[str],
+                  now: float | None = None) -> tuple[list[str], list[Assignment]]:
         """End calls we think are live but Twilio no longer has (ended while we were down).
 
-        Callbacks keep their place: their caller hung up on purpose. Returns the ids ended.
+        Callbacks keep their place: their caller hung up on purpose. Returns the ids
+        ended and the reservations made for the agents they freed (to be dispatched).
         """
         live = set(active_call_sids)
-        ended = []
+        ended: list[str] = []
+        made: list[Assignment] = []
         for call in self.calls(sorted(self.active_ids() - live)):
             if call.status == CallStatus.CALLBACK_PENDING or call.callback_number:
                 continue
-            self.end_call(call.call_id, reason="ended_while_down", now=now)
+            nxt = self.end_call(call.call_id, reason="ended_while_down", now=now)
+            if nxt is not None:
+                made.append(nxt)
             ended.append(call.call_id)
-        return ended
+        return ended, made
 
     # ------------------------------------------------------------------ agents
 

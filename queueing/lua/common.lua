@@ -1,4 +1,5 @@
--- Shared helpers of the router script (prepended to router.lua by queueing/store.py).
+-- Shared helpers of the router script (prepended to router.lua and callbacks.lua by
+-- queueing/store.py).
 -- The rules they apply are specified in queueing/routing.py; keep both in step.
 -- Keys are derived from the prefix P (standalone Redis; the script is not cluster-safe).
 
@@ -7,6 +8,9 @@ local OP = ARGV[2]
 local NOW = tonumber(ARGV[3])
 local A = cjson.decode(ARGV[4])
 local CB_OK = ARGV[5] == "1"
+-- seconds a callback's agent stays reserved when the store passes no cb_hold (the ring
+-- timeout plus a margin: queueing.model.CALLBACK_RING_TIMEOUT_S + CALLBACK_MARGIN_S)
+local CB_HOLD = 40
 local NULL = cjson.null
 local FRONT_BONUS = 100
 local SKILL_SCALE = 1e11

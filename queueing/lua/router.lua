@@ -7,9 +7,12 @@ local function reserve(cid, lid, ag)
   local c = redis.call("HMGET", k("call:", cid), "queue", "cb")
   local r = rules(c[1])
   local rid = tostring(redis.call("INCR", k("seq")))
-  local deadline = NOW + r.reservation_timeout_s
+  local hold = r.reservation_timeout_s
+  -- a callback's agent waits while we ring the customer: never less than that ringing
+  if c[2] and c[2] ~= "" then hold = math.max(hold, num(A.cb_hold, CB_HOLD)) end
+  local deadline = NOW + hold
   redis.call("HSET", k("call:", cid), "status", "reserved", "agent", ag.id, "res_id", rid,
-    "res_deadline", deadline, "reserved_at", NOW)
+    "res_deadline", deadline, "reserved_at", NOW, "cb_leg", "")
   redis.call("ZADD", k("res"), deadline, cid)
   ag.calls[#ag.calls + 1] = cid
   ag.load = ag.load + 1
@@ -32,6 +35,8 @@ local function route_agent(ag)
 end
 
 local function route_call(c, lid)
+  -- outside business hours a callback keeps its place and waits (CB_OK: hours open)
+  if c.status == "callback_pending" and not CB_OK then return nil end
   local ag = find_agent(c)
   if ag then return reserve(c.id, lid, ag) end
   return nil
@@ -80,12 +85,21 @@ local function finish(cid, status)
   redis.call("EXPIRE", k("call:", cid), A.ttl or 86400)
 end
 
+-- the caller left the line: hung up (abandoned: counted, may resume their place) or,
+-- with reason "voicemail", left a message from the hold (not an abandonment)
 local function abandon(c, reason)
   unline(c.id, c.line)
   redis.call("ZREM", k("cbretry"), c.id)
   local out = nil
   if c.status == "reserved" then out = release(c) end
   local wait = NOW - c.entered_at
+  if reason == "voicemail" then
+    finish(c.id, "voicemail")
+    redis.call("HSET", k("call:", c.id), "wait_s", wait, "end_reason", reason)
+    stat(c.queue, "voicemail", 1)
+    event("voicemail", {call = c.id, queue = c.queue, wait_s = wait})
+    return out
+  end
   finish(c.id, "abandoned")
   redis.call("HSET", k("call:", c.id), "wait_s", wait, "end_reason", reason)
   stat(c.queue, "abandoned", 1)
@@ -99,6 +113,27 @@ local function abandon(c, reason)
   end
   event("abandoned", {call = c.id, queue = c.queue, wait_s = wait})
   return out
+end
+
+-- a callback attempt that did not reach the customer: free the agent (not their fault),
+-- retry after the queue's callback.retry_s, or give up after callback.max_attempts
+local function cb_fail(c, reason)
+  redis.call("ZREM", k("res"), c.id)
+  local tries = tonumber(c.cb_attempts or "0") + 1
+  redis.call("HSET", k("call:", c.id), "cb_attempts", tries, "agent", "", "res_id", "",
+    "cb_leg", "", "cb_last", reason)
+  local asg = release(c)
+  local r = rules(c.queue)
+  if tries >= r.callback_max_attempts then
+    finish(c.id, "callback_failed")
+    stat(c.queue, "callback_failed", 1)
+    event("callback_failed", {call = c.id, queue = c.queue})
+    return "callback_failed", asg
+  end
+  redis.call("HSET", k("call:", c.id), "status", "callback_pending")
+  redis.call("ZADD", k("cbretry"), NOW + r.callback_retry_s, c.id)
+  event("callback_retry", {call = c.id, queue = c.queue, reason = reason})
+  return "callback_pending", asg
 end
 
 local function answered(c, ag)
@@ -154,11 +189,9 @@ end
 
 local function result(t) return cjson.encode(t) end
 
--- ---------------------------------------------------------------- operations
-
-if OP == "enqueue" then
-  local prev = redis.call("HGET", k("call:", A.id), "status")
-  if prev then return result({status = prev, existing = true}) end
+-- A new call in the router (taking back an abandoned place of the same caller within
+-- the resume window). cb: the callback number, or "" for a caller holding on the line.
+local function new_call(cb)
   local r = rules(A.queue)
   local entered, prio, resumed = A.entered_at, A.prio, NULL
   if A.caller ~= "" then
@@ -180,14 +213,24 @@ if OP == "enqueue" then
   local score = entered - (tonumber(r.head_start_s[tostring(prio)]) or 0)
   redis.call("HSET", k("call:", A.id), "queue", A.queue, "bucket", A.bucket,
     "needs", cjson.encode(A.needs), "prio", prio, "entered_at", entered, "score", score,
-    "caller", A.caller, "status", "waiting", "cb", "", "cb_attempts", 0, "created_at", NOW,
-    "resumed_from", resumed == NULL and "" or resumed)
+    "caller", A.caller, "status", cb == "" and "waiting" or "callback_pending", "cb", cb,
+    "cb_attempts", 0, "created_at", NOW, "resumed_from", resumed == NULL and "" or resumed)
   redis.call("SADD", k("active"), A.id)
   if resumed == NULL then stat(A.queue, "offered", 1) end
   event("enqueued", {call = A.id, queue = A.queue})
+  if cb ~= "" then event("callback", {call = A.id, queue = A.queue}) end
   local c = load_call(A.id)
   local asg = route_call(c, nil)
   if not asg then insert(c, false) end
+  return c, asg, resumed
+end
+
+-- ---------------------------------------------------------------- operations
+
+if OP == "enqueue" then
+  local prev = redis.call("HGET", k("call:", A.id), "status")
+  if prev then return result({status = prev, existing = true}) end
+  local _, asg, resumed = new_call("")
   return result({status = asg and "reserved" or "waiting", assignment = asg or NULL,
                  resumed_from = resumed})
 
@@ -243,6 +286,8 @@ elseif OP == "accept" or OP == "decline" then
   if c.status ~= "reserved" then
     return fail("invalid_transition", "call " .. c.id .. " is " .. c.status .. ", not ringing")
   end
+  -- a callback is bridged when the customer answers our call, not when the agent accepts
+  if OP == "accept" and c.cb ~= "" then return result({status = "reserved"}) end
   if OP == "accept" then answered(c, ag); return result({status = "bridged"}) end
   return result({status = "requeued", assignment = requeue(c, ag, "declined") or NULL})
 
@@ -267,6 +312,10 @@ elseif OP == "expire" then
       or NOW < tonumber(c.res_deadline) then
     return result({expired = false})
   end
+  if c.cb ~= "" then
+    local _, asg = cb_fail(c, "expired")
+    return result({expired = true, assignment = asg or NULL})
+  end
   local ag = load_agent(c.agent)
   return result({expired = true, assignment = requeue(c, ag, "no_answer") or NULL})
 
@@ -287,48 +336,16 @@ elseif OP == "abandon" or OP == "end_call" then
   local c, err = must_call(A.call)
   if not c then return err end
   local asg = nil
-  if c.status == "waiting" or c.status == "reserved" then
+  if c.cb ~= "" then
+    -- a callback: the caller hung up on purpose, the place is kept; its own leg's status
+    -- (callback_result) or the agent ends it, never the status of the original call
+    asg = nil
+  elseif c.status == "waiting" or c.status == "reserved" then
     asg = abandon(c, A.reason or "hangup")
   elseif OP == "end_call" and c.status == "bridged" then
     asg = complete(c, c.agent ~= "" and load_agent(c.agent), nil)
   end
   return result({status = redis.call("HGET", k("call:", c.id), "status"), assignment = asg or NULL})
-
-elseif OP == "callback" then
-  local c, err = must_call(A.call)
-  if not c then return err end
-  if c.status ~= "waiting" and c.status ~= "callback_pending" then
-    return fail("invalid_transition", "call " .. c.id .. " is " .. c.status .. "; only a waiting call can ask for a callback")
-  end
-  redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number)
-  if c.line ~= "" then redis.call("SADD", k("cbp"), c.id) end
-  event("callback", {call = c.id, queue = c.queue})
-  return result({status = "callback_pending"})
-
-elseif OP == "callback_result" then
-  local c, err = must_call(A.call)
-  if not c then return err end
-  if (c.status ~= "reserved" and c.status ~= "bridged") or c.cb == "" then
-    return result({status = c.status, changed = false})
-  end
-  local ag = c.agent ~= "" and load_agent(c.agent)
-  if A.answered then
-    if c.status == "reserved" then answered(c, ag or nil) end
-    return result({status = "bridged", changed = true})
-  end
-  local tries = tonumber(c.cb_attempts) + 1
-  redis.call("HSET", k("call:", c.id), "cb_attempts", tries, "agent", "", "res_id", "")
-  local asg = release(c)
-  local r = rules(c.queue)
-  if tries >= r.callback_max_attempts then
-    finish(c.id, "callback_failed")
-    stat(c.queue, "callback_failed", 1)
-    event("callback_failed", {call = c.id, queue = c.queue})
-    return result({status = "callback_failed", changed = true, assignment = asg or NULL})
-  end
-  redis.call("HSET", k("call:", c.id), "status", "callback_pending")
-  redis.call("ZADD", k("cbretry"), NOW + r.callback_retry_s, c.id)
-  return result({status = "callback_pending", changed = true, assignment = asg or NULL})
 
 elseif OP == "tick" then
   local out = {}
@@ -336,7 +353,8 @@ elseif OP == "tick" then
   local function add(a) if a then out[#out + 1] = a end end
   for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("res"), "-inf", NOW, "LIMIT", 0, limit)) do
     local c = load_call(cid)
-    if c and c.status == "reserved" then add(requeue(c, load_agent(c.agent), "no_answer"))
+    if c and c.status == "reserved" and c.cb ~= "" then local _, a = cb_fail(c, "expired"); add(a)
+    elseif c and c.status == "reserved" then add(requeue(c, load_agent(c.agent), "no_answer"))
     else redis.call("ZREM", k("res"), cid) end
   end
   for _, aid in ipairs(redis.call("ZRANGEBYSCORE", k("wrap"), "-inf", NOW, "LIMIT", 0, limit)) do
@@ -379,5 +397,4 @@ elseif OP == "position" then
     wait_s = NOW - c.entered_at, offer_callback = offer_cb and c.status == "waiting",
     offer_voicemail = vm, overflowed_to = overflow or NULL, priority = c.prio + boost})
 end
-
-return fail("bad_op", "unknown router operation " .. tostring(OP))
+-- (callbacks.lua follows: the callback operations and the unknown-operation error)

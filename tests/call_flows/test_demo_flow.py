@@ -258,6 +258,8 @@ def callback_on_other_number(h: FlowHarness, lang: str) -> None:
     to_menu(h, lang).press("6").press("2")
     assert h.node == "request_callback"
     h.press("612345678#")
+    assert h.callback is None and "6 1 2, 3 4, 5 6, 7 8" in h.heard_text()
+    h.press("1")
     assert h.callback is not None and h.callback.number == "+34612345678"
 
 

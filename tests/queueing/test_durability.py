@@ -51,7 +51,7 @@ def test_state_survives_restart_and_reconcile(tmp_path: Path) -> None:
         assert store.agent("a").state == AgentState.BUSY  # type: ignore[union-attr]
         assert [c.call_id for c in store.waiting("s")] == ["gone", "still", "cb"]
         # Twilio says only "still" is live: "gone" and "talking" ended while we were down
-        ended = store.reconcile({"still"}, now=100)
+        ended, _made = store.reconcile({"still"}, now=100)
         assert sorted(ended) == ["gone", "talking"]
         assert store.call("gone").status == CallStatus.ABANDONED  # type: ignore[union-attr]
         assert store.call("talking").status == CallStatus.COMPLETED  # type: ignore[union-attr]

@@ -43,3 +43,38 @@ def test_lua_matches_the_pure_rules(redis_client: redis.Redis, calls: list[Any],
         if got:
             store.accept(got.agent_id, got.call_id, now=now)
 
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(st.tuples(call_st, st.booleans()), min_size=1, max_size=10),
+       agents=st.lists(agent_st, min_size=1, max_size=4), now=st.integers(900, 1500),
+       open_=st.booleans())
+def test_lua_routes_callbacks_as_specified_open_or_closed(
+        redis_client: redis.Redis, calls: list[Any], agents: list[Any], now: int,
+        open_: bool) -> None:
+    """Callbacks among the waiting calls, the line open or closed: the freed agent gets
+    the call the rules name, and a callback's reservation lasts as they say."""
+    redis_client.flushall()
+    hold = 40.0
+    store = QueueStore(redis_client, rules=RULES, is_open=lambda at: open_,
+                       callback_hold_s=hold)
+    for i, ((queue, needs, prio, at), callback) in enumerate(calls):
+        if callback:
+            store.enqueue_callback(f"c{i}", queue, "+34600000001", needs, priority=prio, now=at)
+        else:
+            store.enqueue(f"c{i}", queue, needs, priority=prio, now=at)
+    rules = store.rules()
+    for j, (skills, queues, idle) in enumerate(agents):
+        store.upsert_agent(f"a{j}", skills, queues=queues, now=idle)
+        agent = store.agent(f"a{j}")
+        assert agent is not None
+        freed = replace(agent, state=AgentState.AVAILABLE, idle_since=now)
+        expected = routing.best_call(freed, store.waiting(), now, rules.for_queue,
+                                     callbacks_open=open_)
+        got = store.set_state(f"a{j}", "available", now=now)
+        assert (got.call_id if got else None) == (expected.call_id if expected else None)
+        if got and expected:
+            assert got.is_callback == bool(expected.callback_number)
+            assert got.deadline == now + routing.reservation_hold_s(
+                expected, rules.for_queue(expected.queue), hold)
+            store.accept(got.agent_id, got.call_id, now=now)  # callbacks: still ringing

@@ -1,0 +1,121 @@
+"""Callbacks are dialled only within business hours; outside them they keep their place.
+
+Issue 5 audit, defect 2: retries, requeues and new callbacks were routed with no hours
+check. Every path that can reserve an agent for a callback is tried here while the line
+is closed (real redis-server, the real router script), then the line opens.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from queueing import callbacks
+from queueing.model import AgentState, CallStatus, requirements
+from queueing.store import QueueStore
+from tests.queueing.conftest import RULES
+
+NEEDS = requirements("es", "billing", 1)
+SKILLS = {"lang:es": 1, "topic:billing": 2}
+
+
+class Hours:
+    """Opening hours the test switches (the router asks at every decision)."""
+
+    def __init__(self) -> None:
+        self.open = True
+
+    def __call__(self, now: float) -> bool:
+        return self.open
+
+
+@pytest.fixture()
+def hours() -> Hours:
+    return Hours()
+
+
+@pytest.fixture()
+def hstore(redis_client: redis.Redis, hours: Hours) -> QueueStore:
+    return QueueStore(redis_client, rules=RULES, is_open=hours)
+
+
+def _agent(store: QueueStore, name: str = "a") -> None:
+    store.upsert_agent(name, SKILLS, now=0)
+    store.set_state(name, "available", now=1)
+
+
+def test_a_new_callback_waits_for_opening_even_with_an_agent_free(
+        hstore: QueueStore, hours: Hours) -> None:
+    hours.open = False
+    _agent(hstore)
+    status, got, _ = hstore.enqueue_callback("cb", "support", "+34600000001", NEEDS, now=10)
+    assert (status, got) == ("callback_pending", None)
+    assert hstore.tick(now=20) == []  # the sweep offers it to nobody while closed
+    _, live, _ = hstore.enqueue("live", "support", NEEDS, now=30)
+    assert live is not None and live.call_id == "live"  # live callers are still served
+    hstore.complete("a", "live", wrap_up_s=0, now=40)
+    agent = hstore.agent("a")
+    assert agent is not None and agent.state == AgentState.AVAILABLE  # not given "cb"
+    hours.open = True
+    [got] = hstore.tick(now=50)
+    assert (got.call_id, got.agent_id, got.callback_number) == ("cb", "a", "+34600000001")
+
+
+def test_a_retry_falling_due_while_closed_keeps_its_place(hstore: QueueStore,
+                                                          hours: Hours) -> None:
+    _agent(hstore)
+    _, got, _ = hstore.enqueue_callback("cb", "support", "+34600000001", NEEDS, now=10)
+    assert got is not None
+    assert callbacks.on_status(hstore, "cb", "no-answer", now=20) == "callback_pending"
+    hours.open = False  # the line closes before the retry falls due (retry_s is 60)
+    assert hstore.tick(now=90) == []  # due, an agent is free, but closed: not dialled
+    call = hstore.call("cb")
+    assert call is not None and call.status == CallStatus.CALLBACK_PENDING and call.front
+    _, live, _ = hstore.enqueue("live", "support", NEEDS, now=91)
+    assert live is not None and live.call_id == "live"  # live callers are still served
+    hstore.enqueue("last", "support", NEEDS, now=92)
+    assert hstore.hold_info("last", now=93).position == 2  # behind the kept callback
+    hours.open = True
+    nxt = hstore.complete("a", "live", wrap_up_s=0, now=100)
+    assert nxt is not None and (nxt.call_id, nxt.callback_number) == ("cb", "+34600000001")
+
+
+def test_a_declined_callback_is_not_redialled_while_closed(hstore: QueueStore,
+                                                           hours: Hours) -> None:
+    _agent(hstore, "a")
+    _agent(hstore, "b")
+    _, got, _ = hstore.enqueue_callback("cb", "support", "+34600000001", NEEDS, now=10)
+    assert got is not None
+    hours.open = False
+    # The agent declines: requeue would route the call at once to the other free agent.
+    assert hstore.decline(got.agent_id, "cb", now=11) is None
+    call = hstore.call("cb")
+    assert call is not None and call.status == CallStatus.CALLBACK_PENDING and call.front
+    hours.open = True
+    [again] = hstore.tick(now=12)
+    assert again.call_id == "cb" and again.agent_id != got.agent_id
+
+
+def test_the_apps_router_follows_the_lines_business_hours(tmp_path, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from ivr.app import create_app
+    from ivr.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "var", redis_url=redis_url,
+                        twilio_auth_token="t" * 32, admin_token="admin",
+                        validate_signature=True, secret_key="s")
+    app = create_app(settings)
+    components = app.extensions["centralita"].components
+    store, registry = components["queue"], components["flows"]
+    line = registry.default_line
+    assert not line.hours.always_open  # the demo line has opening hours
+    for when in (datetime(2026, 11, 23, 11, 0, tzinfo=UTC),  # a Monday morning
+                 datetime(2026, 11, 22, 11, 0, tzinfo=UTC),  # a Sunday
+                 datetime(2026, 12, 25, 11, 0, tzinfo=UTC),  # Christmas
+                 datetime(2026, 11, 23, 23, 30, tzinfo=UTC)):  # a Monday night
+        assert store.is_open(when.timestamp()) == line.hours.is_open(when)
+    assert store.is_open(datetime(2026, 11, 23, 11, 0, tzinfo=UTC).timestamp())
+    assert not store.is_open(datetime(2026, 11, 22, 11, 0, tzinfo=UTC).timestamp())
+    assert components["queue_adapter"].dispatch is components["queue_dispatch"]
+    components["writer"].flush(5)
