@@ -4,25 +4,190 @@ The caller holds in Twilio's queue (``<Enqueue>``); once the agent accepts we up
 the caller's live call (REST) to ``<Dial>`` the agent's contact, which takes them
 out of the queue. Agents' contacts (E.164 phone, ``client:NAME`` for Twilio Client,
 or ``sip:...``) live in Redis (``ivr:agent_contact``), set through the agents API.
+
+Twilio's view of the call settles the router's: :func:`put_through` accepts and then
+bridges, undoing the answer when the bridge fails; :func:`agent_leg_ended` applies the
+Dial result of the agent's leg; :func:`call_ended` ends a call Twilio says is over.
+Every one is idempotent (a repeated or late webhook changes nothing twice) and returns
+the reservations it produced, for the caller to dispatch (ring, time, dial).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import redis
 
 from ivr import render
 from ivr.errors import IvrError
+from ivr.twilio_rest import TwilioRestError
+from queueing.errors import UnknownCall
+from queueing.model import AgentState, Assignment, CallStatus, PauseReason
 
 log = logging.getLogger(__name__)
 CONTACTS = "ivr:agent_contact"
 
 
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+#: Twilio's answers to an update of a call that is over: not found, not in progress.
+GONE_CODES = frozenset({20404, 21220})
+
+#: The customer we called back is on the line but the agent's phone did not answer.
+CALLBACK_MISSED = {
+    "es": "Disculpe, el agente no ha podido atenderle. Conserva su turno: le volveremos "
+          "a llamar en breve.",
+    "ca": "Disculpeu, l'agent no us ha pogut atendre. Conserveu el torn: us tornarem a "
+          "trucar aviat.",
+    "en": "Sorry, the agent could not take your call. You keep your place: we will call "
+          "you back shortly.",
+}
+
+
 class BridgeError(IvrError):
-    """The caller could not be put through; the message says why and what to do."""
+    """The caller could not be put through; the message says why and what to do.
+    ``assignments``: reservations made while undoing (to dispatch all the same)."""
+
+    status = 502
+
+    def __init__(self, message: str, assignments: tuple[Assignment, ...] = ()) -> None:
+        super().__init__(message)
+        self.assignments = assignments
+
+
+class NotReachable(BridgeError):
+    """The agent cannot be rung at all (no contact, outbound calls off): refused before
+    anything changes -- the reservation stands until it is declined or expires."""
+
+    status = 409
+
+
+class CallerGone(BridgeError):
+    """The caller's call is already over (at Twilio or in the router)."""
+
+    status = 409
+
+
+class LegOutcome(str, Enum):
+    """What follows the agent's leg, for the caller still on the line (if any)."""
+
+    HANG_UP = "hang_up"  # nobody left to talk to, or a callback leg that is done
+    FLOW = "flow"  # the caller's flow goes on (the survey after the talk)
+    HOLD_AGAIN = "hold_again"  # back to the head of the line, holding
+    CALL_BACK_LATER = "call_back_later"  # a callback leg: we call them again
+    APOLOGY = "apology"  # we hold no call for it: an apology and a human
+
+
+@dataclass(frozen=True)
+class LegResult:
+    outcome: LegOutcome
+    assignments: tuple[Assignment, ...] = ()
+
+
+def _some(*items: Assignment | None, skip: str = "") -> tuple[Assignment, ...]:
+    return tuple(a for a in items if a is not None and a.call_id != skip)
+
+
+def call_ended(store: Any, call_id: str, twilio_status: str,
+               now: float | None = None) -> tuple[Assignment, ...]:
+    """Twilio says the call is over (a final status): end it in the router. Waiting or
+    ringing: abandoned, its wait recorded; talking: completed; a callback keeps its
+    place; already over or unknown: nothing."""
+    try:
+        return _some(store.end_call(call_id, reason=twilio_status, now=now))
+    except UnknownCall:
+        return ()
+
+
+def caller_left_while_ringing(store: Any, call_id: str,
+                              now: float | None = None) -> tuple[Assignment, ...]:
+    """The caller hung up while the agent's phone rang: the answer never happened. The
+    call is abandoned with its wait, the agent is free again (not paused)."""
+    call = store.call(call_id)
+    if call is None or not call.status.active:
+        return ()
+    agent_id = call.agent_id
+    out: list[Assignment | None] = []
+    if call.status == CallStatus.BRIDGED:
+        _, again = store.bounce(call_id, now=now)  # undo the answer: back in line...
+        out.append(again)
+    if call.callback_number:  # a callback leg: the place is kept, we call again
+        out = [a for a in out if a is not None]
+    else:
+        out.append(store.abandon(call_id, reason="hangup", now=now))  # ...and gone
+    if agent_id:
+        agent = store.agent(agent_id)
+        if (agent is not None and agent.state == AgentState.PAUSED
+                and agent.pause_reason == PauseReason.NO_ANSWER.value):
+            out.append(store.set_state(agent_id, AgentState.AVAILABLE, now=now))
+    return _some(*out, skip="" if call.callback_number else call_id)
+
+
+def agent_leg_ended(store: Any, call_id: str, values: Mapping[str, str],
+                    has_flow: bool, now: float | None = None) -> LegResult:
+    """Twilio's Dial action for the agent's leg (``DialCallStatus``, and ``CallStatus``
+    of the caller's own leg): release or requeue the call, say what the caller gets."""
+    dialled = (values.get("DialCallStatus") or "").strip().lower()
+    caller_gone = (values.get("CallStatus") or "").strip().lower() in FINAL_STATUSES
+    call = store.call(call_id) if call_id else None
+    if call is None:
+        if caller_gone:
+            return LegResult(LegOutcome.HANG_UP)
+        return LegResult(LegOutcome.FLOW if has_flow and dialled == "completed"
+                         else LegOutcome.APOLOGY)
+    if dialled == "completed":  # they talked; whoever hung up first, the talk is over
+        done: tuple[Assignment, ...] = ()
+        if call.status == CallStatus.BRIDGED and call.agent_id:  # callbacks included
+            done = _some(store.complete(call.agent_id, call_id, now=now))
+        follow = LegOutcome.FLOW if has_flow and not caller_gone else LegOutcome.HANG_UP
+        return LegResult(follow, done)
+    if caller_gone:
+        return LegResult(LegOutcome.HANG_UP, caller_left_while_ringing(store, call_id, now))
+    # The agent's phone did not answer (no-answer, busy, failed, canceled): the caller
+    # goes back to the head of the line and the agent is paused (no-answer).
+    _, again = store.bounce(call_id, now=now)
+    if call.callback_number:
+        return LegResult(LegOutcome.CALL_BACK_LATER, _some(again))
+    return LegResult(LegOutcome.HOLD_AGAIN if has_flow else LegOutcome.APOLOGY, _some(again))
+
+
+def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
+                now: float | None = None) -> tuple[Assignment, ...]:
+    """The agent accepts: the router marks the call answered (atomic: one agent only),
+    then Twilio rings the agent. When Twilio refuses, the answer is undone: the call goes
+    back to the head of the line (the agent paused), or, when the caller has already
+    hung up, is ended as abandoned (the agent freed). Raises :class:`CallerGone` (409)
+    or :class:`BridgeError` (502) with the reason; the reservations made are on it."""
+    call = store.call(call_id)
+    if call is None:
+        raise UnknownCall(f"no call {call_id!r} in the router")
+    if not call.status.active:
+        raise CallerGone(f"call {call_id} is already over ({call.status.value})")
+    if bridge is None:
+        raise NotReachable("no bridge configured in this app: the agent cannot be rung")
+    bridge.check(agent_id)  # a configuration gap changes nothing: fix it, accept again
+    store.accept(agent_id, call_id, now=now)
+    try:
+        bridge.connect(agent_id, call_id)
+    except Exception as exc:
+        gone = getattr(exc, "status", None) == 404 or getattr(exc, "code", None) in GONE_CODES
+        error: BridgeError
+        if gone:
+            error = CallerGone(f"the caller of {call_id} has already hung up (Twilio: {exc})",
+                               caller_left_while_ringing(store, call_id, now))
+        else:
+            _, again = store.bounce(call_id, now=now)
+            error = BridgeError(f"could not ring agent {agent_id} ({exc}); the call is back "
+                                "at the head of the line and the agent paused (no_answer)",
+                                _some(again))
+        log.warning("accept of %s by %s undone: %s", call_id, agent_id, error,
+                    exc_info=not isinstance(exc, (IvrError, OSError, TwilioRestError)))
+        raise error from exc
+    return ()
 
 
 class Bridge:
@@ -49,13 +214,21 @@ class Bridge:
         if not contact:
             raise BridgeError(f"agent {agent_id!r} has no contact: PUT /api/agents/{agent_id} "
                               'with {"contact": "+34..." | "client:name"}')
-        return render.connect_to_agent(contact, self.language_of(call_sid), callback=callback)
+        return render.connect_to_agent(contact, self.language_of(call_sid), callback=callback,
+                                       call_id=call_sid)
+
+    def check(self, agent_id: str) -> None:
+        """Raise :class:`NotReachable` when this agent cannot be rung at all."""
+        if not self.contact(agent_id):
+            raise NotReachable(f"agent {agent_id!r} has no contact: PUT /api/agents/{agent_id} "
+                               'with {"contact": "+34..." | "client:name"}, then accept again')
+        if self.rest is None or not getattr(self.rest, "enabled", True):
+            raise NotReachable("outbound REST calls are disabled (TWILIO_ACCOUNT_SID unset): "
+                               "the caller cannot be put through to the agent")
 
     def connect(self, agent_id: str, call_sid: str) -> None:
         """Take the caller out of the hold and ring the agent."""
+        self.check(agent_id)
         twiml = self.twiml_for(agent_id, call_sid)
-        if self.rest is None or getattr(self.rest, "disabled", False):
-            raise BridgeError("outbound REST calls are disabled (TWILIO_ACCOUNT_SID unset): "
-                              "the agent must take the call from the Twilio queue")
         self.rest.update_call(call_sid, twiml=twiml)
         log.info("call %s put through to agent %s", call_sid, agent_id)

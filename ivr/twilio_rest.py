@@ -6,13 +6,16 @@ from here still works. This module adds :meth:`TwilioRest.from_settings` and
 :class:`CallRecorder`, which performs the engine's ``RecordingControl`` effects on a
 live call: start the whole-call recording (status callback to
 ``/voice/recording-status``), pause it while sensitive digits are collected, resume.
+:meth:`TwilioRest.list_live_calls` pages through the calls Twilio still holds live
+(``queued``, ``ringing``, ``in-progress``), for reconciling the router with Twilio.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 from ivr.security import REQUEST_BASE
 from ivr.settings import Settings
@@ -31,13 +34,30 @@ from recordings.twilio_rest import (
 )
 from recordings.twilio_rest import TwilioRest as _Client
 
-__all__ = ["API_VERSION", "CURRENT_RECORDING", "DEFAULT_API_URL", "RETRYABLE",
-           "RETRYABLE_UNSAFE", "CallRecorder", "NotReady", "RetryPolicy", "TooLarge",
-           "TwilioDisabled", "TwilioRest", "TwilioRestError", "recording_sid"]
+__all__ = [
+    "API_VERSION",
+    "CURRENT_RECORDING",
+    "DEFAULT_API_URL",
+    "LIVE_STATUSES",
+    "RETRYABLE",
+    "RETRYABLE_UNSAFE",
+    "CallRecorder",
+    "NotReady",
+    "RetryPolicy",
+    "TooLarge",
+    "TwilioDisabled",
+    "TwilioRest",
+    "TwilioRestError",
+    "recording_sid",
+]
 
 log = logging.getLogger(__name__)
 
 RECORDING_STATUS_PATH = "/voice/recording-status"
+#: The statuses of a call Twilio still holds (the list filter takes one at a time).
+LIVE_STATUSES = ("queued", "ringing", "in-progress")
+#: Twilio's largest page of a list resource.
+MAX_PAGE_SIZE = 1000
 #: Inside a webhook (Twilio waits at most 15 s for the whole answer): one quick retry.
 RECORDER_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, timeout=(1.0, 2.5))
 
@@ -49,6 +69,33 @@ class TwilioRest(_Client):
     def from_settings(cls, settings: Settings, **kwargs: Any) -> TwilioRest:
         return cls(settings.twilio_account_sid, settings.twilio_auth_token,
                    settings.twilio_api_url, **kwargs)
+
+    def list_calls(self, status: str, *, to: str | None = None, from_: str | None = None,
+                   page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every call with ``status`` (optionally to / from a number), page after page
+        (Twilio's ``next_page_uri``). Raises :class:`TwilioRestError` on any failure, so
+        a caller never mistakes a partial list for the whole one."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
+        query = [("Status", status), ("PageSize", str(page_size))]
+        query += [("To", to)] if to else []
+        query += [("From", from_)] if from_ else []
+        url: str | None = self._url("/Calls.json") + "?" + urlencode(query)
+        while url:
+            page: dict[str, Any] = self._request("GET", url).json()
+            yield from page.get("calls") or []
+            next_uri = page.get("next_page_uri")
+            # Twilio gives the next page as a path on its API host.
+            url = self.api_url + next_uri if next_uri else None
+
+    def list_live_calls(self, *, to: str | None = None,
+                        from_: str | None = None) -> dict[str, dict[str, Any]]:
+        """The calls Twilio still has live (queued, ringing, in progress) by CallSid."""
+        live: dict[str, dict[str, Any]] = {}
+        for status in LIVE_STATUSES:
+            for call in self.list_calls(status, to=to, from_=from_):
+                live[str(call["sid"])] = call
+        return live
 
 
 class CallRecorder:

@@ -18,14 +18,14 @@ import redis
 from flask import Blueprint, Response, request
 
 from call_flows import actions as a
-from ivr import calls, hold, render
+from ivr import bridge, calls, hold, render
 from ivr.security import twilio_signed
 from ivr.services import current
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
-FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+FINAL_STATUSES = bridge.FINAL_STATUSES
 
 
 def twiml(body: str) -> Response:
@@ -127,11 +127,17 @@ def status() -> Response:
     sequence = values.get("SequenceNumber", "") or values.get("Timestamp", "")
     number = caller if caller.startswith("+") else None
     on_end = services.components.get("on_call_end")
+    # record() may run later in the writer's thread (Redis down): no app context there.
+    store = services.components.get("queue")
+    dispatch = services.components.get("queue_dispatch")
 
     def record() -> None:
         if records.record_status(call_sid, call_status, sequence, final, data, number,
-                                 time.time()) == 1 and on_end is not None:
-            on_end(call_sid)  # the first time the call is seen ending: file it
+                                 time.time()) == 1:
+            # The first time the call is seen ending: the router lets it go, then file it.
+            _end_in_router(store, dispatch, call_sid, call_status)
+            if on_end is not None:
+                on_end(call_sid)
 
     if final:
         service().ended.add(call_sid)
@@ -142,6 +148,27 @@ def status() -> Response:
         log.warning("status of %s kept for later: Redis unavailable (%s)", call_sid, exc)
         services.components["writer"].defer(record)
     return Response(status=204)
+
+
+def _dispatch(assignments: tuple[Any, ...]) -> None:
+    dispatch = current().components.get("queue_dispatch")
+    for assignment in assignments:
+        if dispatch is not None:
+            dispatch(assignment)
+
+
+def _end_in_router(store: Any, dispatch: Callable[[Any], None] | None, call_sid: str,
+                   call_status: str) -> None:
+    """A final status: the router's call ends too (no ghost left waiting for an agent)."""
+    if store is None:
+        return
+    try:
+        for assignment in bridge.call_ended(store, call_sid, call_status):
+            if dispatch is not None:
+                dispatch(assignment)
+    except Exception:  # never a 5xx to Twilio: reconciliation ends it at the latest
+        log.exception("call %s ended (%s) but the router could not be told", call_sid,
+                      call_status)
 
 
 @bp.post("/voice/recording-status")
@@ -177,12 +204,12 @@ def callback_answered() -> Response:
     services = current()
     call_id = request.args.get("call", "")
     store = services.components.get("queue")
-    bridge = services.components.get("bridge")
+    legs = services.components.get("bridge")
     call = store.call(call_id) if store is not None and call_id else None
-    if call is None or not call.agent_id or bridge is None:
+    if call is None or not call.agent_id or legs is None:
         log.warning("callback answered for %r with no reserved agent", call_id)
         return twiml(render.apology(None))
-    return twiml(bridge.twiml_for(call.agent_id, call_id, callback=True))
+    return twiml(legs.twiml_for(call.agent_id, call_id, callback=True))
 
 
 @bp.post("/voice/callback-status")
@@ -198,7 +225,10 @@ def callback_status() -> Response:
         return Response("unknown callback\n", status=400, mimetype="text/plain")
     status_value = (request.values.get("CallStatus") or "").strip().lower()
     try:
-        on_status(store, call_id, status_value)
+        on_status(store, call_id, status_value,
+                  leg_sid=request.values.get("CallSid") or None,
+                  reservation_id=request.args.get("res") or None,
+                  dispatch=services.components.get("queue_dispatch"))
     except Exception:
         log.exception("callback status for %s not applied", call_id)
     return Response(status=204)
@@ -208,29 +238,41 @@ def callback_status() -> Response:
 @twilio_signed
 @guarded
 def agent_dial_result() -> Response:
-    """The agent leg ended. The agent hung up first: the caller goes on in their flow
-    (the queue node's ``after``: the post-call survey). The agent's phone did not
-    answer: the caller goes back to the head of their line (the agent is paused, the
-    next one rung) and holds again; without a call state, an apology and a human."""
+    """The agent's leg ended (Twilio's Dial action; ``?call=`` names the router's call,
+    which for a callback is not this leg's CallSid). Talked: the call is over, and a
+    caller still on the line goes on in their flow (the survey). The agent's phone did
+    not answer: back to the head of the line (the agent paused) and holding again, or
+    for a callback, called again later. The caller hung up meanwhile: abandoned, the
+    agent freed. Idempotent: a repeated request changes nothing twice."""
     from call_flows.session import Session
 
-    outcome = (request.values.get("DialCallStatus") or "").lower()
-    call_sid = request.values.get("CallSid", "")
+    values = request.values
+    call_sid = values.get("CallSid", "")
+    call_id = request.args.get("call") or call_sid
+    store = current().components.get("queue")
     raw = current().get("call_records").session(call_sid) if calls.valid_call_sid(
         call_sid) else None
-    now = datetime.now(UTC)
-    if outcome != "completed":
-        store = current().components.get("queue")
-        if raw is None or store is None:
-            return twiml(render.apology(None))
-        from ivr.api.queues import desk
-
-        desk().bounce(call_sid)
-        session = Session.from_dict(raw)
+    if store is None:
+        return twiml(render.apology(None))
+    result = bridge.agent_leg_ended(store, call_id, values, has_flow=raw is not None)
+    _dispatch(result.assignments)
+    outcome, now = result.outcome, datetime.now(UTC)
+    session = Session.from_dict(raw) if raw is not None else None
+    if outcome is bridge.LegOutcome.FLOW and session is not None:
+        return twiml(service().advance(session, calls.dial_event(values, now)))
+    if outcome is bridge.LegOutcome.HOLD_AGAIN and session is not None:
         again = service().advance(session, a.Continue(now=now))  # the queue node: <Enqueue>
         return twiml(render.with_notice(again, session.language, render.AGENT_MISSED))
-    if raw is None:  # a callback leg, or a call we hold no state for: nothing follows
-        return twiml(render.hangup())
-    if (request.values.get("CallStatus") or "").lower() in FINAL_STATUSES:
-        return twiml(render.hangup())  # the caller hung up first: nobody to survey
-    return twiml(service().advance(Session.from_dict(raw), calls.dial_event(request.values, now)))
+    if outcome is bridge.LegOutcome.CALL_BACK_LATER:
+        language = _language_of(call_id)
+        return twiml(render.with_notice(render.hangup(), language, bridge.CALLBACK_MISSED))
+    if outcome is bridge.LegOutcome.APOLOGY:
+        return twiml(render.apology(None))
+    return twiml(render.hangup())
+
+
+def _language_of(call_id: str) -> str | None:
+    """The language of the router call's own flow session, if we still hold it."""
+    components = current().components
+    legs = components.get("bridge")
+    return legs.language_of(call_id) if legs is not None else None

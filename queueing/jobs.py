@@ -4,6 +4,12 @@ Each job is idempotent: an expired reservation is expired once (the reservation 
 must still match), a callback is dialled once per reservation (a claim in Redis), and
 ``tick`` only acts on timers that are due. The worker process calls :func:`install`
 once at start with what only it can build (the Twilio client, opening hours).
+
+Jobs with side effects carry an RQ ``Retry`` (:data:`RETRY`) and a job id made of the
+call and reservation ids, so a job whose worker crashed is run again -- and changes
+nothing twice. A retried dial whose first run claimed the dial but died asks Twilio
+whether the call was placed: adopted if so, else the attempt counts as unanswered
+and the router calls back later (never two calls for one reservation).
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ from dataclasses import dataclass
 from datetime import UTC
 
 import redis
-from rq import Queue, get_current_job
+from rq import Queue, Retry, get_current_job
 from rq.serializers import JSONSerializer
 
 from queueing import callbacks
 from queueing.errors import QueueError
-from queueing.model import Assignment
+from queueing.model import Assignment, CallStatus
 from queueing.store import QueueStore
 
 log = logging.getLogger(__name__)
+
+#: Jobs with side effects: three more tries, backing off (seconds).
+RETRY = Retry(max=3, interval=[2, 10, 30])
 
 
 @dataclass
@@ -43,6 +52,11 @@ def install(outbound: callbacks.OutboundCaller | None, config: callbacks.Callbac
     _CONTEXT = _Context(outbound, config, is_open, prefix)
 
 
+def prefix() -> str:
+    """The router's key prefix in this process (for stores built outside a job)."""
+    return _CONTEXT.prefix
+
+
 def _store() -> QueueStore:
     job = get_current_job()
     if job is None:
@@ -60,8 +74,12 @@ def _follow_up(assignments: list[Assignment]) -> None:
         return
     queue = Queue("high", connection=job.connection, serializer=JSONSerializer)
     for a in assignments:
-        if a.is_callback:
-            queue.enqueue(dial_callback, a.call_id, a.reservation_id)
+        schedule(queue, a)
+
+
+def _enqueue_dial(queue: Queue, a: Assignment) -> None:
+    queue.enqueue(dial_callback, a.call_id, a.reservation_id, retry=RETRY,
+                  job_id=f"dial-{a.call_id}-{a.reservation_id}", failure_ttl=7 * 86400)
 
 
 def tick() -> int:
@@ -78,10 +96,35 @@ def expire_reservation(call_id: str, reservation_id: str) -> bool:
 
 
 def dial_callback(call_id: str, reservation_id: str) -> str | None:
-    if _CONTEXT.outbound is None or _CONTEXT.config is None:
+    """Place the callback of a reservation; returns Twilio's CallSid or None."""
+    outbound, config = _CONTEXT.outbound, _CONTEXT.config
+    if outbound is None or config is None:
         raise QueueError("outbound calls are not configured in this worker: set "
                          "TWILIO_ACCOUNT_SID and call queueing.jobs.install() at start")
-    return callbacks.dial(_store(), _CONTEXT.outbound, _CONTEXT.config, call_id, reservation_id)
+    store = _store()
+    first_run = store.claim(f"dialjob:{call_id}:{reservation_id}", ttl_s=3600)
+    sid = callbacks.dial(store, outbound, config, call_id, reservation_id,
+                         dispatch=lambda a: _follow_up([a]))
+    if sid is not None or first_run:
+        return sid
+    # A rerun that callbacks.dial refused: the reservation is over (nothing to do), or
+    # an earlier run claimed the dial and died. Did that run's request reach Twilio?
+    call = store.call(call_id)
+    lister = getattr(outbound, "list_live_calls", None)
+    if call is None or call.status != CallStatus.RESERVED or not call.callback_number \
+            or lister is None:
+        return None
+    placed = lister(to=call.callback_number, from_=config.from_number)
+    if placed:
+        sid = min(placed)
+        store.callback_leg(call_id, reservation_id, sid)
+        log.warning("callback %s: adopted call %s placed by a run that died", call_id, sid)
+        return sid
+    log.warning("callback %s: an earlier run died before dialling; counted unanswered, "
+                "the router calls back later", call_id)
+    store.callback_result(call_id, answered=False, reservation_id=reservation_id,
+                          why="worker_died")
+    return None
 
 
 def schedule(queue: Queue, assignment: Assignment) -> None:
@@ -89,6 +132,8 @@ def schedule(queue: Queue, assignment: Assignment) -> None:
     from datetime import datetime
 
     when = datetime.fromtimestamp(assignment.deadline, UTC)
-    queue.enqueue_at(when, expire_reservation, assignment.call_id, assignment.reservation_id)
+    queue.enqueue_at(when, expire_reservation, assignment.call_id, assignment.reservation_id,
+                     retry=RETRY, result_ttl=600,
+                     job_id=f"expire-{assignment.call_id}-{assignment.reservation_id}")
     if assignment.is_callback:
-        queue.enqueue(dial_callback, assignment.call_id, assignment.reservation_id)
+        _enqueue_dial(queue, assignment)

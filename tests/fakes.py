@@ -45,6 +45,7 @@ from werkzeug.wrappers import Request, Response
 from ivr.simulator import RecordAudio, ScriptItem, SimulatedCall, Transport
 from ivr.simulator_parts import RequestsTransport
 from ivr.twilio_rest import TwilioRest
+from tests.fakes_twilio_calls import CallListing
 
 FAKE_ACCOUNT_SID = "AC" + "f" * 32
 FAKE_AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
@@ -127,8 +128,9 @@ class _QuietHandler(WSGIRequestHandler):
         pass  # tests read ``cloud.requests`` instead
 
 
-class FakeTwilioCloud:
-    """Twilio's REST API and voice engine, enough for our server's tests."""
+class FakeTwilioCloud(CallListing):
+    """Twilio's REST API and voice engine, enough for our server's tests (the call list,
+    its paging and the create gate are in :mod:`tests.fakes_twilio_calls`)."""
 
     def __init__(self, account_sid: str = FAKE_ACCOUNT_SID, auth_token: str = FAKE_AUTH_TOKEN,
                  *, webhook_transport: Transport | None = None) -> None:
@@ -148,6 +150,7 @@ class FakeTwilioCloud:
         self.url = ""
         self._routes = Map([
             Rule(f"{PREFIX}/Calls.json", endpoint="calls", methods=["POST"]),
+            Rule(f"{PREFIX}/Calls.json", endpoint="calls_list", methods=["GET"]),
             Rule(f"{PREFIX}/Calls/<sid>.json", endpoint="call", methods=["GET", "POST"]),
             Rule(f"{PREFIX}/Calls/<sid>/Recordings.json", endpoint="call_recordings",
                  methods=["GET", "POST"]),
@@ -369,6 +372,7 @@ class FakeTwilioCloud:
                         form.get("Method", "POST").upper(), form.get("Twiml"),
                         form.get("StatusCallback"))
         self.calls[call.sid] = call
+        self._created()  # a test may hold the answer here (see ``hold_creates``)
         return _json(201, self._call_json(call))
 
     def _route_call(self, request: Request, sid: str) -> Response:

@@ -123,3 +123,37 @@ def test_unanswered_call_only_posts_the_status(twilio_cloud: FakeTwilioCloud) ->
         twilio_cloud.no_answer(sid, "busy", transport=transport)
         assert rest.fetch_call(sid)["status"] == "busy"
     assert [(p, f["CallStatus"]) for p, f in seen] == [("/voice/status", "busy")]
+
+
+def test_call_list_pages_like_twilio(twilio_cloud: FakeTwilioCloud) -> None:  # noqa: F811
+    sids = [twilio_cloud.add_live_call(status="in-progress") for _ in range(3)]
+    auth = {"Authorization": basic_auth(twilio_cloud.account_sid, twilio_cloud.auth_token)}
+    first = requests.get(_url(twilio_cloud, "/Calls.json"), headers=auth, timeout=5,
+                         params={"Status": "in-progress", "PageSize": 2}).json()
+    assert [c["sid"] for c in first["calls"]] == sids[::-1][:2]  # newest first
+    assert first["page"] == 0 and first["page_size"] == 2 and first["previous_page_uri"] is None
+    assert first["next_page_uri"].startswith(f"/2010-04-01/Accounts/{twilio_cloud.account_sid}/")
+    second = requests.get(twilio_cloud.url + first["next_page_uri"], headers=auth,
+                          timeout=5).json()
+    assert [c["sid"] for c in second["calls"]] == [sids[0]]
+    assert second["next_page_uri"] is None and second["page"] == 1
+    bad = requests.get(_url(twilio_cloud, "/Calls.json"), headers=auth, timeout=5,
+                       params={"Status": "talking"})
+    assert bad.status_code == 400 and bad.json()["code"] == 20001
+
+
+def test_create_gate_holds_the_answer_after_the_call_exists(
+        twilio_cloud: FakeTwilioCloud) -> None:  # noqa: F811
+    import threading
+
+    gate = twilio_cloud.hold_creates()
+    answers: list[int] = []
+    rest = twilio_cloud.rest_client()
+    worker = threading.Thread(target=lambda: answers.append(len(rest.create_call(
+        to="+34600111222", from_="+34900000000", twiml="<Response/>"))))
+    worker.start()
+    assert gate.arrived.wait(5)
+    assert len(twilio_cloud.calls) == 1 and answers == []  # created, not yet answered
+    gate.release()
+    worker.join(5)
+    assert answers and answers[0] > 0

@@ -2,6 +2,10 @@
 
 Agents act on themselves only; supervisors and admins on anyone. Every answer that
 produced a reservation carries it in ``assignments`` (the agent's next call).
+
+Accepting rings the agent through Twilio; when Twilio refuses, the accept is undone
+(:func:`ivr.bridge.put_through`): 502 with the reason and the call back at the head of
+the line, or 409 when the caller has already hung up.
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from ivr.api.queues import desk, error, queue_errors
+from ivr.api.queues import desk, queue_errors
+from ivr.api.queues import error as queue_error
 from ivr.auth import api_auth
-from ivr.bridge import BridgeError
+from ivr.bridge import BridgeError, put_through
 from ivr.services import current
-from ivr.twilio_rest import TwilioRestError
 from queueing.agents import agent_view, assignment_view
 from queueing.model import AgentState
 
@@ -33,6 +37,16 @@ def _self_or_supervisor(agent_id: str) -> Response | None:
     if principal.role == "agent" and principal.agent_id != agent_id:
         return error(403, f"agents may only act on themselves ({principal.agent_id!r})")
     return None
+
+
+def error(status: int, detail: str, assignments: list[Any] | None = None) -> Response:
+    """A refusal; an undone accept also lists the reservations it made meanwhile."""
+    response = queue_error(status, detail)
+    if assignments is not None:
+        body = response.get_json()
+        response = jsonify(**body, assignments=[assignment_view(a) for a in assignments])
+        response.status_code = status
+    return response
 
 
 def _done(assignments: list[Any], **extra: Any) -> Response:
@@ -111,16 +125,14 @@ def act(agent_id: str, action: str) -> Response:
         if not isinstance(call_id, str) or not call_id:
             return error(400, 'send JSON {"call_id": "CA..."}')
         if action == "accept":
-            accepted = d.accept(agent_id, call_id)
-            bridge = current().components.get("bridge")
             try:
-                if bridge is None:
-                    raise BridgeError("no bridge configured in this app")
-                bridge.connect(agent_id, call_id)
-            except (BridgeError, TwilioRestError) as exc:
-                # Accepted all the same: the caller keeps holding and hears announcements.
-                return _done(accepted, status="accepted", bridged=False, detail=str(exc))
-            return _done(accepted, status="bridged", bridged=True)
+                put_through(d.store, current().components.get("bridge"), agent_id, call_id,
+                            now=d.clock())
+            except BridgeError as exc:  # undone: 409 caller gone, 502 Twilio refused
+                for assignment in exc.assignments:
+                    d.dispatch(assignment)
+                return error(exc.status, str(exc), list(exc.assignments))
+            return _done([], status="bridged", bridged=True)
         if action == "decline":
             return _done(d.decline(agent_id, call_id))
         wrap = body.get("wrap_up_s")

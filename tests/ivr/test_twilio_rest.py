@@ -197,3 +197,43 @@ def test_call_recording_start_pause_resume(twilio_cloud: FakeTwilioCloud,  # noq
     with pytest.raises(TwilioRestError) as err:
         rest.update_call_recording("CA" + "0" * 32, "paused")
     assert (err.value.status, err.value.code) == (404, 20404)
+
+
+def test_list_live_calls_follows_next_page_uri(twilio_cloud: FakeTwilioCloud,  # noqa: F811
+                                               rest: TwilioRest) -> None:
+    live = {twilio_cloud.add_live_call(status="in-progress") for _ in range(7)}
+    live |= {twilio_cloud.add_live_call(status="ringing"), twilio_cloud.add_live_call(status="queued")}
+    ended = twilio_cloud.add_live_call(status="completed")
+    pages = list(rest.list_calls("in-progress", page_size=3))
+    assert {c["sid"] for c in pages} == {s for s in live
+                                         if twilio_cloud.calls[s].status == "in-progress"}
+    gets = [r for r in twilio_cloud.requests if r.method == "GET"]
+    assert len(gets) == 3  # 7 calls in pages of 3: the client followed next_page_uri twice
+    found = rest.list_live_calls()
+    assert set(found) == live and ended not in found
+    assert found[min(live)]["status"] in ("queued", "ringing", "in-progress")
+
+
+def test_list_live_calls_filters_by_number(twilio_cloud: FakeTwilioCloud,  # noqa: F811
+                                          rest: TwilioRest) -> None:
+    mine = twilio_cloud.add_live_call(to="+34600111222", status="ringing")
+    twilio_cloud.add_live_call(to="+34600999999", status="ringing")
+    assert list(rest.list_live_calls(to="+34600111222")) == [mine]
+
+
+def test_a_failed_page_raises_instead_of_giving_a_partial_list(
+        twilio_cloud: FakeTwilioCloud, rest: TwilioRest) -> None:  # noqa: F811
+    for _ in range(4):
+        twilio_cloud.add_live_call()
+    calls = rest.list_calls("in-progress", page_size=2)
+    assert next(calls)["sid"].startswith("CA")
+    next(calls)
+    twilio_cloud.fail(times=5, status=500)  # every retry of the second page fails
+    with pytest.raises(TwilioRestError) as err:
+        next(calls)
+    assert err.value.status == 500
+
+
+def test_list_calls_refuses_a_bad_page_size(rest: TwilioRest) -> None:
+    with pytest.raises(ValueError, match="page_size"):
+        next(rest.list_calls("in-progress", page_size=0))

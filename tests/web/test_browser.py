@@ -21,6 +21,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from ivr.simulator import Simulator
+from tests.fakes import FakeTwilioCloud
 from tests.jobs import run_jobs
 from tests.web.conftest import PASSWORD
 from tests.web.test_flow_editor import NEW_GOODBYE, _edited, _line_of
@@ -171,9 +172,12 @@ def test_agent_gets_a_routed_call_with_its_screen_pop(server: str, page: object,
     expect = playwright_api.expect
     services = web_app.extensions["centralita"]
     services.get("database").load_demo()
+    cloud = FakeTwilioCloud().start()  # Twilio's REST API: accepting rings the agent
+    services.components["bridge"].rest = cloud.rest_client()
     admin = {"Authorization": "Bearer admin-secret"}
     configured = requests.put(f"{server}/api/agents/alba", headers=admin, timeout=10,
-                              json={"skills": {"lang:es": 3, "topic:billing": 3}})
+                              json={"skills": {"lang:es": 3, "topic:billing": 3},
+                                    "contact": "+34600999000"})
     assert configured.status_code == 200, configured.text
     tab: object = page
     log_in(tab, server, "alba")
@@ -181,6 +185,7 @@ def test_agent_gets_a_routed_call_with_its_screen_pop(server: str, page: object,
     expect(tab.locator("#idle")).to_be_visible()  # type: ignore[attr-defined]
 
     call = Simulator(server, "test-token").call(from_=LUCIA, to="+34930001000").start()
+    cloud.add_live_call(call.call_sid, to="+34930001000", from_=LUCIA)
     for _ in range(4):  # identified by caller ID; choose billing until put in the queue
         if call.queue_listening or call.ended:
             break
@@ -197,6 +202,9 @@ def test_agent_gets_a_routed_call_with_its_screen_pop(server: str, page: object,
     shot(tab, shots, "agent-screen-pop.png")
     tab.get_by_role("button", name="Aceptar").click()  # type: ignore[attr-defined]
     expect(tab.locator("#state")).to_have_text("En llamada")  # type: ignore[attr-defined]
+    rung = [r for r in cloud.requests if r.path.endswith(f"/Calls/{call.call_sid}.json")]
+    assert rung and "+34600999000" in rung[-1].form["Twiml"][0]  # the caller dialled through
+    cloud.stop()
     tab.get_by_role("button", name="Terminar llamada").click()  # type: ignore[attr-defined]
     expect(tab.locator("#wrapup")).to_be_visible()  # type: ignore[attr-defined]
     call.queue_outcome("bridged", talk=40)  # Twilio: the caller talked to the agent

@@ -1,0 +1,160 @@
+"""Putting callers through to agents, and what follows the agent's leg, in every case.
+
+Real Redis and router; Twilio's REST API is the fake cloud over HTTP, so an accept
+really updates (or fails to update) the caller's live call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from twilio.request_validator import RequestValidator
+
+from ivr import render
+from ivr.app import create_app
+from ivr.settings import Settings
+from queueing.model import AgentState, CallStatus
+from tests.fakes import FakeTwilioCloud
+from tests.ivr.conftest import ADMIN_TOKEN, AUTH_TOKEN, BASE
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+CALLER = "CA" + "c" * 32
+LEG = "CA" + "d" * 32
+
+
+@pytest.fixture()
+def wired(settings: Settings, cloud: FakeTwilioCloud) -> Iterator[Flask]:
+    app = create_app(settings.with_(twilio_account_sid=cloud.account_sid,
+                                    twilio_api_url=cloud.url))
+    yield app
+    app.extensions["centralita"].components["writer"].flush(5)
+
+
+def _store(app: Flask):  # type: ignore[no-untyped-def]
+    return app.extensions["centralita"].components["queue"]
+
+
+def _reserve_for_ana(app: Flask, callback: str | None = None) -> None:
+    store = _store(app)
+    store.enqueue(CALLER, "support", {"lang:es": 1}, now=1000.0)
+    if callback:
+        store.request_callback(CALLER, callback, now=1001.0)
+    store.upsert_agent("ana", {"lang:es": 1})
+    app.extensions["centralita"].components["bridge"].set_contact("ana", "+34911000222")
+    assignment = store.set_state("ana", AgentState.AVAILABLE)
+    assert assignment is not None and assignment.call_id == CALLER
+
+
+def dial_result(client: FlaskClient, params: dict[str, str], call: str = CALLER) -> str:
+    path = f"/voice/agent-dial-result?call={call}"
+    sig = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)
+    response = client.post(path, data=params, headers={"X-Twilio-Signature": sig})
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    return response.get_data(as_text=True)
+
+
+def test_the_dial_action_names_the_router_call() -> None:
+    twiml = render.connect_to_agent("client:ana", "es", callback=True, call_id=CALLER)
+    assert f'action="/voice/agent-dial-result?call={CALLER}"' in twiml
+    assert 'action="/voice/agent-dial-result"' in render.connect_to_agent("+34911000222", "es")
+
+
+def test_accept_rings_the_agent_through_twilio(wired: Flask, cloud: FakeTwilioCloud) -> None:
+    _reserve_for_ana(wired)
+    cloud.add_live_call(CALLER)
+    answer = wired.test_client().post("/api/agents/ana/accept", headers=ADMIN,
+                                      json={"call_id": CALLER})
+    assert answer.status_code == 200 and answer.get_json()["bridged"] is True
+    twiml = cloud.calls[CALLER].updates[-1]["Twiml"]
+    assert f"/voice/agent-dial-result?call={CALLER}" in twiml
+    assert _store(wired).call(CALLER).status == CallStatus.BRIDGED
+
+
+def test_accept_when_twilio_fails_puts_the_call_back_at_the_head_and_answers_502(
+        wired: Flask, cloud: FakeTwilioCloud) -> None:
+    _reserve_for_ana(wired)
+    cloud.add_live_call(CALLER)
+    cloud.fail(times=10, status=500)  # every retry of the update fails
+    answer = wired.test_client().post("/api/agents/ana/accept", headers=ADMIN,
+                                      json={"call_id": CALLER})
+    assert answer.status_code == 502
+    assert "head of the line" in answer.get_json()["detail"]
+    call = _store(wired).call(CALLER)
+    assert call.status == CallStatus.WAITING and call.front
+    ana = _store(wired).agent("ana")
+    assert ana.state == AgentState.PAUSED and ana.pause_reason == "no_answer"
+    assert _store(wired).counters()["support"].get("answered", 0) == 0  # the answer undone
+
+
+def test_accept_of_a_call_twilio_already_ended_answers_409_and_frees_the_agent(
+        wired: Flask, cloud: FakeTwilioCloud) -> None:
+    _reserve_for_ana(wired)
+    cloud.add_live_call(CALLER, status="completed")  # hung up; the status was lost
+    answer = wired.test_client().post("/api/agents/ana/accept", headers=ADMIN,
+                                      json={"call_id": CALLER})
+    assert answer.status_code == 409 and "hung up" in answer.get_json()["detail"]
+    assert _store(wired).call(CALLER).status == CallStatus.ABANDONED
+    assert _store(wired).agent("ana").state == AgentState.AVAILABLE
+    assert [a["call_id"] for a in _store(wired).abandons()] == [CALLER]
+
+
+def test_accept_of_a_call_the_router_knows_ended_answers_409(
+        wired: Flask, cloud: FakeTwilioCloud) -> None:
+    _reserve_for_ana(wired)
+    _store(wired).end_call(CALLER, reason="completed")
+    answer = wired.test_client().post("/api/agents/ana/accept", headers=ADMIN,
+                                      json={"call_id": CALLER})
+    assert answer.status_code == 409 and "already over" in answer.get_json()["detail"]
+    assert not [r for r in cloud.requests if r.method == "POST"]  # Twilio never asked
+
+
+def test_callback_leg_agent_no_answer_keeps_the_place_and_pauses_the_agent(
+        wired: Flask) -> None:
+    _reserve_for_ana(wired, callback="+34699000555")
+    store = _store(wired)
+    store.callback_result(CALLER, answered=True)  # the customer picked up our call
+    text = dial_result(wired.test_client(), {"CallSid": LEG, "DialCallStatus": "no-answer",
+                                             "CallStatus": "in-progress"})
+    assert "le volveremos a llamar" in text and "<Hangup" in text
+    call = store.call(CALLER)
+    assert call.status == CallStatus.CALLBACK_PENDING and call.front
+    ana = store.agent("ana")
+    assert ana.state == AgentState.PAUSED and ana.pause_reason == "no_answer"
+    again = dial_result(wired.test_client(), {"CallSid": LEG, "DialCallStatus": "no-answer",
+                                              "CallStatus": "in-progress"})
+    assert "<Hangup" in again and store.call(CALLER).status == CallStatus.CALLBACK_PENDING
+
+
+def test_callback_leg_talk_over_completes_the_call_and_the_agent_wraps_up(
+        wired: Flask) -> None:
+    _reserve_for_ana(wired, callback="+34699000555")
+    store = _store(wired)
+    store.callback_result(CALLER, answered=True)
+    text = dial_result(wired.test_client(), {"CallSid": LEG, "DialCallStatus": "completed",
+                                             "CallStatus": "in-progress"})
+    assert "<Hangup" in text
+    assert store.call(CALLER).status == CallStatus.COMPLETED
+    assert store.agent("ana").state in (AgentState.WRAP_UP, AgentState.AVAILABLE)
+
+
+def test_caller_hung_up_while_the_agent_rang_is_abandoned_not_bounced(
+        wired: Flask, cloud: FakeTwilioCloud) -> None:
+    _reserve_for_ana(wired)
+    cloud.add_live_call(CALLER)
+    client = wired.test_client()
+    assert client.post("/api/agents/ana/accept", headers=ADMIN,
+                       json={"call_id": CALLER}).status_code == 200
+    text = dial_result(client, {"CallSid": CALLER, "DialCallStatus": "canceled",
+                                "CallStatus": "completed"})
+    assert "<Hangup" in text and "<Enqueue" not in text
+    store = _store(wired)
+    assert store.call(CALLER).status == CallStatus.ABANDONED
+    assert store.agent("ana").state == AgentState.AVAILABLE
+    assert store.waiting() == []  # no ghost left in line
+    # The status callback that follows changes nothing more.
+    dial_result(client, {"CallSid": CALLER, "DialCallStatus": "canceled",
+                         "CallStatus": "completed"})
+    assert len(store.abandons()) == 1
