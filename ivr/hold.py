@@ -9,7 +9,9 @@ router says the caller may have a callback (``offer_callback_after_s``) they hea
 offer; pressing 1 asks for a callback that keeps their place (``<Leave>`` → the flow's
 callback node) at any time, before the offer too, unless the queue takes no callbacks.
 When nobody signed in could take the call, the caller is told so plainly and offered
-the callback at once, instead of a position and a wait nobody can keep.
+the callback at once, instead of a position and a wait nobody can keep. Once the call
+has aged into its queue's ``offer_voicemail`` step, each period ends with the way to
+leave a message (key 2: :mod:`ivr.hold_routes` takes it from there).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ TEXTS = {
         "unknown": "Le atenderemos lo antes posible.",
         "offer": "Si prefiere que le llamemos sin perder su turno, pulse 1 en cualquier momento.",
         "unstaffed": "Ahora mismo no hay ningún agente conectado que pueda atender su consulta. Mantenemos su turno.",
+        "voicemail": "Si lo prefiere, deje un mensaje tras la señal pulsando 2.",
     },
     "ca": {
         "position": "Esteu a la posició {n}.",
@@ -53,6 +56,7 @@ TEXTS = {
         "unknown": "Us atendrem tan aviat com puguem.",
         "offer": "Si preferiu que us truquem sense perdre el torn, premeu 1 en qualsevol moment.",
         "unstaffed": "Ara mateix no hi ha cap agent connectat que pugui atendre la vostra consulta. Us mantenim el torn.",
+        "voicemail": "Si ho preferiu, deixeu un missatge després del senyal prement 2.",
     },
     "en": {
         "position": "You are number {n} in line.",
@@ -63,23 +67,28 @@ TEXTS = {
         "unknown": "We will be with you as soon as we can.",
         "offer": "If you would rather we call you back without losing your place, press 1 at any time.",
         "unstaffed": "Right now no agent who can take your call is signed in. We are keeping your place.",
+        "voicemail": "If you prefer, leave a message after the tone by pressing 2.",
     },
 }
 
 
 def announcement(language: str, position: int | None, low_s: float | None,
                  high_s: float | None, *, estimate: bool = True,
-                 offer: bool = True, staffed: bool = True) -> list[str]:
+                 offer: bool = True, staffed: bool = True,
+                 voicemail: bool = False) -> list[str]:
     """Sentences for one announcement; the wait is rounded outwards, never flattering.
 
     ``position`` None says no position; ``estimate`` False says nothing of the wait;
     ``offer`` False leaves out the callback offer; ``staffed`` False (nobody signed in
-    could take the call) says so instead of a position and a wait nobody can keep.
+    could take the call) says so instead of a position and a wait nobody can keep;
+    ``voicemail`` True (the call has aged into its queue's ``offer_voicemail`` step)
+    ends with the way to leave a message.
     """
     t = TEXTS.get(language, TEXTS["es"])
     out: list[str] = []
     if not staffed:
-        return [t["unstaffed"], t["offer"]] if offer else [t["unstaffed"]]
+        out = [t["unstaffed"], t["offer"]] if offer else [t["unstaffed"]]
+        return out + [t["voicemail"]] if voicemail else out
     if position is not None and position >= 1:
         out.append(t["first"] if position == 1 else t["position"].format(n=position))
     if not estimate:
@@ -97,6 +106,8 @@ def announcement(language: str, position: int | None, low_s: float | None,
             out.append(t["range"].format(lo=lo, hi=hi))
     if offer:
         out.append(t["offer"])
+    if voicemail:
+        out.append(t["voicemail"])
     return out
 
 
@@ -169,22 +180,78 @@ def wait_twiml(service: Any, token: str, params: Mapping[str, str]) -> str:
             left = max(avg - waited, 0)
             low, high = left * 0.5, left * 1.5 + 30
     offer = offer and rules.offer_callback_after_s is not None
+    voicemail = session is not None and voicemail_offered(service, session, rules)
     sentences = announcement(language, position if rules.announce_position else None,
                              low, high, estimate=rules.announce_estimate, offer=offer,
-                             staffed=staffed)
+                             staffed=staffed, voicemail=voicemail)
     # The key works at any time (a caller may ask before the offer is spoken), unless the
     # queue takes no callbacks at all.
     return render.hold(language, sentences, token, music=music_plan(rules.announce_every_s),
-                       offer=rules.offer_callback_after_s is not None)
+                       offer=rules.offer_callback_after_s is not None, voicemail=voicemail)
+
+
+def voicemail_offered(service: Any, session: Any, rules: QueueRules,
+                      reachable: bool | None = None) -> bool:
+    """Whether the call has aged into its queue's ``offer_voicemail`` step (the router
+    says, from the call's own wait) and a message can be taken: the call can only leave
+    Twilio's queue for a ``<Record>`` through the REST API (``reachable``; by default
+    read from the app's settings)."""
+    if not any(step.offer_voicemail for step in rules.steps):
+        return False  # the queue never offers one: no router round trip
+    store = getattr(service.queue, "store", None)
+    if store is None:
+        return False
+    if reachable is None:
+        reachable = _exits_reachable()
+    if not reachable:
+        log.warning("call %s: its queue offers voicemail but the hold cannot reach it "
+                    "(set TWILIO_ACCOUNT_SID and IVR_PUBLIC_URL)", session.call_sid)
+        return False
+    try:
+        return bool(store.hold_info(session.call_sid, now=service.queue.clock()).offer_voicemail)
+    except Exception:
+        log.warning("call %s: voicemail offer unavailable", session.call_sid, exc_info=True)
+        return False
+
+
+def _exits_reachable() -> bool:
+    from ivr.hold_routes import public_base, rest_client
+    from ivr.services import current
+
+    services = current()
+    return rest_client(services) is not None and public_base(services.settings) is not None
 
 
 def key_twiml(params: Mapping[str, str]) -> str:
     """A key pressed while holding: 1 leaves the queue towards the callback that keeps
-    the place, at any time, unless the queue takes no callbacks (``offer=0`` in the URL)."""
-    if (params.get("Digits") or "").strip() == "1" and params.get("offer") != "0":
+    the place, at any time, unless the queue takes no callbacks (``offer=0`` in the URL);
+    2, once a voicemail is offered (``vm=1``), moves the call to the voicemail."""
+    key = (params.get("Digits") or "").strip()
+    if key == "1" and params.get("offer") != "0":
         return render.leave_queue()
-    # Any other key: back to the music; Twilio re-requests the waitUrl.
+    if key == "2" and params.get("vm") == "1":
+        to_voicemail(params)
+    # Any other key (or a voicemail that could not be reached): back to the music;
+    # Twilio re-requests the waitUrl.
     return render.empty()
+
+
+def to_voicemail(params: Mapping[str, str]) -> bool:
+    """Move the live call out of Twilio's queue to ``/voice/hold-voicemail`` (REST)."""
+    from ivr import hold_routes
+    from ivr.services import current
+
+    services = current()
+    call_sid, token = params.get("CallSid", ""), params.get("s", "")
+    try:
+        hold_routes.redirect(hold_routes.rest_client(services), call_sid,
+                             hold_routes.public_base(services.settings),
+                             hold_routes.VOICEMAIL_ROUTE, token)
+    except hold_routes.HoldExitError as exc:
+        log.error("call %s pressed 2 for the voicemail but holds on: %s", call_sid, exc)
+        return False
+    log.info("call %s: out of the hold to leave a message", call_sid)
+    return True
 
 
 @lru_cache(maxsize=MUSIC_SECONDS)

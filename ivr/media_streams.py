@@ -20,6 +20,11 @@ Per call:
   ``TwilioRest.update_call(twiml=...)``;
 * an utterance cut by a dropped websocket is never acted on: it gives ``NoInput``
   (the engine reprompts), so a half-heard word cannot pick a wrong option;
+* while the caller holds in a queue the turn is the callback phrases ("llámenme",
+  :func:`speech.grammars.callback_phrases`), with no barge-in; a callback request
+  moves the call out of the queue to the callback offer
+  (:func:`ivr.hold_routes.callback_by_voice`), anything else said is ignored; a
+  server for lines that listen otherwise (``hold_only``) acts on nothing else;
 * barge-in (:class:`~speech.streaming.BargeIn`, the caller spoke before the
   prompt's estimated end): the prompt is stopped at once by updating the call to
   the same turn without its prompt (a keys-only ``<Gather>``), while the stream goes
@@ -59,6 +64,7 @@ from speech.recognizer import Recognizer
 from speech.stream_server import start_media_stream_server
 from speech.streaming import (
     BargeIn,
+    BargePolicy,
     GrammarRegistry,
     StreamClosed,
     StreamEvent,
@@ -110,6 +116,8 @@ class SessionGrammars(GrammarRegistry):
         listening = listening_for(self.registry, session)
         endpoint, barge = self.tuning.for_turn(session.line, session.flow, session.node,
                                                self.endpoint)
+        if _holding(self.registry, session) is not None:
+            barge = BargePolicy.NEVER  # the hold music is not a prompt to stop
         return TurnGrammar(listening.language, listening.phrases, listening.kind,
                            listening.max_digits, session.seq,
                            prompt_seconds(self.registry, session), endpoint, barge)
@@ -140,23 +148,37 @@ class LiveTurns:
 
     def __init__(self, calls: CallService, records: CallRecords, rest: TwilioRest,
                  grammars: SessionGrammars,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 public_url: str | None = None, hold_only: bool = False) -> None:
         self.calls = calls
         self.records = records
         self.rest = rest
         self.grammars = grammars
         self.clock = clock
+        self.public_url = public_url.rstrip("/") if public_url else None  # IVR_PUBLIC_URL
+        # Streams started at the queue only (the line hears its turns some other way):
+        # nothing but a callback request while holding is acted on.
+        self.hold_only = hold_only
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), tz=UTC)
 
     def on_result(self, call_sid: str, utterance: UtteranceResult) -> str | None:
-        """Step the call with what was heard; the TwiML sent to the call, or None."""
+        """Step the call with what was heard; what the live call was updated with (its
+        TwiML, or the URL it was sent to), or None."""
         session = load_session(self.records, call_sid)
         if session is None:
             log.warning("call %s: heard speech but the call has no session; dropped", call_sid)
             return None
-        _flow, _language, node = _node_of(self.grammars.registry, session)
+        flow, _language, node = _node_of(self.grammars.registry, session)
+        if node is not None and node.type is NodeType.QUEUE:
+            from ivr.hold_routes import callback_by_voice
+
+            return callback_by_voice(self, session, node, flow, utterance)
+        if self.hold_only:
+            log.info("call %s: speech outside the hold on a hold-only stream; ignored",
+                     call_sid)
+            return None
         if node is not None and getattr(node, "sensitive", False):
             # Card or identity digits are keyed only: what was said is neither acted on
             # nor kept (the keypad prompt stays).
@@ -193,6 +215,8 @@ class LiveTurns:
         session = load_session(self.records, call_sid)
         if session is None or session.ended or (seq is not None and seq != session.seq):
             return None
+        if self.hold_only or _holding(self.grammars.registry, session) is not None:
+            return None  # a keys-only turn would take the caller out of the queue
         log.info("call %s: caller spoke over the prompt of step %s; prompt stopped",
                  call_sid, session.seq)
         twiml = render.render([_silent_turn(self.grammars.registry, session)],
@@ -206,6 +230,12 @@ class LiveTurns:
         except TwilioRestError as exc:  # e.g. 21220: the call ended meanwhile
             log.warning("call %s: could not update the live call (%s)", call_sid, exc)
             return False
+
+
+def _holding(registry: FlowRegistry, session: Session) -> Any | None:
+    """The queue node the call holds at, or None."""
+    _flow, _language, node = _node_of(registry, session)
+    return node if node is not None and node.type is NodeType.QUEUE else None
 
 
 def _silent_turn(registry: FlowRegistry, session: Session) -> a.Gather:
@@ -302,14 +332,15 @@ class MediaStreamServer:
 
 def live_speech(services: Any, recognizers: Callable[[str], Recognizer],
                 host: str = "127.0.0.1", port: int = 0, tuning: SpeechTuning | None = None,
-                **options: Any) -> MediaStreamServer:
+                hold_only: bool = False, **options: Any) -> MediaStreamServer:
     """The server for an app's services (``app.extensions["centralita"]``), not started.
     ``tuning``: per line/node endpointing and barge-in (:func:`speech.tuning.load_tuning`)."""
     components = services.components
     records: CallRecords = components["call_records"]
     grammars = SessionGrammars(records, components["flows"], tuning, options.get("endpoint"))
     calls = components["calls"]
-    turns = LiveTurns(calls, records, TwilioRest.from_settings(services.settings), grammars)
+    turns = LiveTurns(calls, records, TwilioRest.from_settings(services.settings), grammars,
+                      public_url=services.settings.public_url, hold_only=hold_only)
 
     def authorize(call_sid: str, params: Mapping[str, str]) -> bool:
         """Only a stream our TwiML started (its ``auth`` parameter) speaks for a call."""

@@ -216,14 +216,16 @@ def prompts_text(actions: Iterable[a.Action]) -> list[str]:
 
 def hold(language: str, sentences: Sequence[str], token: str,
          music: Sequence[tuple[str, int]] = (("/static/hold.wav", 1),),
-         offer: bool = True) -> str:
+         offer: bool = True, voicemail: bool = False) -> str:
     """One hold period: the announcement, then ``music`` as (clip URL, loop count).
 
     It all plays inside a one-key Gather whose key goes to ``hold-key``; while no
-    callback is on ``offer`` the URL says so (``offer=0``) and the key does nothing.
+    callback is on ``offer`` the URL says so (``offer=0``) and key 1 does nothing;
+    while a voicemail is offered it says ``vm=1`` and key 2 leaves a message.
     """
     response = VoiceResponse()
-    action = f"/voice/hold-key?s={quote(token, safe='')}" + ("" if offer else "&offer=0")
+    action = (f"/voice/hold-key?s={quote(token, safe='')}" + ("" if offer else "&offer=0")
+              + ("&vm=1" if voicemail else ""))
     gather = response.gather(num_digits=1, action=action, method="POST", timeout=1,
                              input="dtmf", action_on_empty_result=False)
     voice = DEFAULT_VOICES.get(language)
@@ -234,6 +236,28 @@ def hold(language: str, sentences: Sequence[str], token: str,
             gather.play(url)
         else:
             gather.play(url, loop=loop)
+    return to_xml(response)
+
+
+def hold_voicemail(language: str, prompt: str, token: str, max_length_s: int = 120,
+                   silence_s: int = 5) -> str:
+    """A message left from the hold: the prompt, the beep, ``<Record>`` (ended by ``#``,
+    silence or ``max_length_s``) to ``hold-voicemail-done``; when nothing is recorded
+    Twilio goes on to the redirect, which says so."""
+    response = VoiceResponse()
+    response.say(prompt, language=language_tag(language), voice=DEFAULT_VOICES.get(language))
+    done = f"/voice/hold-voicemail-done?s={quote(token, safe='')}"
+    response.record(action=done, method="POST", max_length=max(1, min(max_length_s, 3600)),
+                    timeout=max(1, min(silence_s, 60)), play_beep=True, finish_on_key="#",
+                    trim="trim-silence")
+    response.redirect(done + "&empty=1", method="POST")
+    return to_xml(response)
+
+
+def say_and_hang_up(language: str, text: str) -> str:
+    response = VoiceResponse()
+    response.say(text, language=language_tag(language), voice=DEFAULT_VOICES.get(language))
+    response.hangup()
     return to_xml(response)
 
 
@@ -268,7 +292,7 @@ AGENT_MISSED = {
 
 def with_notice(document: str, language: str | None, texts: Mapping[str, str]) -> str:
     """``document`` with a ``<Say>`` of ``texts`` in the caller's language put first."""
-    lang = language if language in texts else "es"
+    lang = language if language is not None and language in texts else "es"
     say = VoiceResponse()
     say.say(texts[lang], language=language_tag(lang), voice=DEFAULT_VOICES.get(lang))
     notice = to_xml(say).split("<Response>", 1)[1].rsplit("</Response>", 1)[0]
@@ -276,13 +300,21 @@ def with_notice(document: str, language: str | None, texts: Mapping[str, str]) -
     return head + sep + notice + rest if sep else document
 
 
-def connect_to_agent(contact: str, language: str | None, callback: bool = False) -> str:
-    """Bridge a caller to an agent: ``contact`` is E.164, ``client:NAME`` or a SIP URI."""
+def connect_to_agent(contact: str, language: str | None, callback: bool = False,
+                     call_id: str | None = None) -> str:
+    """Bridge a caller to an agent: ``contact`` is E.164, ``client:NAME`` or a SIP URI.
+
+    ``call_id`` (the router's id of the call) goes in the Dial action URL: a callback
+    leg has a CallSid of its own, so the dial result must name the router call itself.
+    """
     lang = language if language in CONNECTING else "es"
     response = VoiceResponse()
     text = (CALLBACK_GREETING if callback else CONNECTING)[lang]
     response.say(text, language=language_tag(lang), voice=DEFAULT_VOICES.get(lang))
-    dial = response.dial(timeout=30, action="/voice/agent-dial-result", method="POST")
+    action = "/voice/agent-dial-result"
+    if call_id:
+        action += "?call=" + quote(call_id, safe="")
+    dial = response.dial(timeout=30, action=action, method="POST")
     if contact.startswith("client:"):
         dial.client(contact.split(":", 1)[1])
     elif contact.startswith("sip:"):

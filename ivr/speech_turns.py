@@ -11,7 +11,8 @@ recogniser.
   flow data): a menu's option phrases in the caller's language; yes/no (a
   ``confirm`` node, a menu confirming what it heard, a callback confirming the
   number); digits (an ``ask`` node for digits, a callback number: number words, any
-  sequence); free speech for ``ask`` nodes with ``input: speech``.
+  sequence); free speech for ``ask`` nodes with ``input: speech``; a caller holding
+  in a queue, the callback phrases ("llámenme": see :class:`ivr.media_streams.LiveTurns`).
   :func:`prompt_seconds` estimates how long the turn's prompt plays (barge-in).
 * :class:`SpeechTurns` turns a finished ``<Record purpose=speech>`` into the engine's
   event: download (TwilioRest, retried while Twilio still processes it) →
@@ -45,7 +46,7 @@ from ivr.settings import Settings
 from ivr.twilio_rest import RetryPolicy, TwilioRest, TwilioRestError
 from speech.audio import read_wav
 from speech.errors import SpeechError
-from speech.grammars import GrammarKind, Listen
+from speech.grammars import GrammarKind, Listen, callback_phrases
 from speech.models import resolve_model_dir
 from speech.recognizer import RecognitionResult, Recognizer
 from speech.streaming import recognizer_cache
@@ -135,6 +136,10 @@ def listening_for(registry: FlowRegistry, session: Session) -> Listening:
         if digits.phrases and skip:  # "skip" phrases are heard among the number words
             digits = replace(digits, phrases=digits.phrases + tuple(skip))
         return Listening.of(digits)
+    if kind is NodeType.QUEUE:
+        # Holding: only "call me back" is listened for (a grammar, never free speech:
+        # cheap, and nothing else said in the room can move the call).
+        return Listening.of(Listen.of(language, GrammarKind.PHRASES, callback_phrases(language)))
     return Listening(language, None)
 
 

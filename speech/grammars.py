@@ -10,6 +10,9 @@ A flow node listens for one of these (:class:`GrammarKind`):
   :func:`speech.numbers.parse_digits`;
 * ``free`` -- no grammar: the full model (a "tell us why you are calling" node).
 
+A caller holding in a queue is listened to for one thing only: asking to be called
+back (:func:`callback_phrases`, "llámenme", "truqueu-me", "call me back").
+
 The lists are written as the Vosk models spell words (with accents); words a model
 does not know are dropped when its grammar is built, so one list serves several
 model versions. The yes/no phrases are a subset of what
@@ -65,6 +68,35 @@ _DIGITS: dict[str, tuple[str, ...]] = {
            "seventy", "eighty", "ninety", "hundred", "thousand", "and", "double", "triple"),
     "ko": ("영", "공", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구", "십"),
 }
+
+
+_CALLBACK: dict[str, tuple[str, ...]] = {
+    "es": ("llámenme", "llámeme", "que me llamen", "que me llamen ustedes", "llamadme",
+           "prefiero que me llamen", "devuélvanme la llamada", "llámenme más tarde"),
+    "ca": ("truqueu-me", "truqueu me", "que em truquin", "truqueu-me més tard",
+           "prefereixo que em truquin", "em podeu trucar"),
+    "en": ("call me back", "call me", "please call me back", "call me later",
+           "ring me back", "i'd rather you call me back"),
+    # The Korean test model: "연락" (contact me) is what it hears reliably from
+    # espeak-ng's voice; "전화 주세요" is there for real callers.
+    "ko": ("연락", "전화 주세요"),
+}
+
+
+def callback_phrases(language: str) -> tuple[str, ...]:
+    """What a holding caller says to be called back instead (empty when unknown)."""
+    return _CALLBACK.get(base_language(language), ())
+
+
+def is_callback_request(text: str, language: str) -> bool:
+    """Whether recognised ``text`` is one of ``language``'s callback phrases (a grammar
+    turn returns one phrase exactly; case, hyphens and spaces are not told apart)."""
+    said = _folded(text)
+    return bool(said) and any(_folded(p) == said for p in callback_phrases(language))
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.lower().replace("-", " ").split())
 
 
 def yes_no_phrases(language: str) -> tuple[str, ...]:
@@ -127,4 +159,5 @@ def phrase_complete(words: Sequence[str], listen: Listen) -> bool:
     return not any(len(p) > len(said) and p[:len(said)] == said for p in grammar)
 
 
-__all__ = ["GrammarKind", "Listen", "digit_words", "phrase_complete", "yes_no_phrases"]
+__all__ = ["GrammarKind", "Listen", "callback_phrases", "digit_words", "is_callback_request",
+           "phrase_complete", "yes_no_phrases"]
