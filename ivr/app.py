@@ -129,6 +129,9 @@ def _offline_speech(settings: Settings, registry: Any, service: CallService) -> 
         log.error("IVR_SPEECH=%r is not one of twilio, vosk-record, vosk-stream: using twilio",
                   settings.speech_mode)
         return
+    if mode is not SpeechMode.STREAM and settings.media_stream_url:
+        # Menus are heard another way; the stream runs only while holding ("llámenme").
+        service.hold_stream_url = settings.media_stream_url
     if mode is SpeechMode.TWILIO:
         return
     if mode is SpeechMode.STREAM and not settings.media_stream_url:

@@ -68,6 +68,9 @@ class CallService:
         self.queue = queue  # queueing adapter, when configured
         self.clock = clock
         self.stream_url: str | None = None  # Media Streams websocket (IVR_SPEECH=vosk-stream)
+        # Other speech modes with IVR_MEDIA_STREAM_URL set: a stream started when the
+        # caller joins a queue, so "llámenme" is heard while holding.
+        self.hold_stream_url: str | None = None
         self.speech: Any | None = None  # ivr.speech_turns.SpeechTurns: offline recognition
         self.flow_sync = flow_sync  # fetches the flow version a call started on
         self.recorder: Any | None = None  # ivr.twilio_rest.CallRecorder (whole-call recording)
@@ -200,8 +203,13 @@ class CallService:
         state = dumps(session.to_dict())  # once: sealed into the URL and kept in Redis
         self.writer.submit((session.call_sid, session.seq, state, records))
         token = self.codec.seal(state.encode())
-        if stream and self.stream_url:
-            return render.render(actions, token, stream_url=self.stream_url,
+        url = self.stream_url if stream else None
+        if url is None and self.hold_stream_url and any(isinstance(x, a.Enqueue)
+                                                        for x in actions) \
+                and self.writer.records.claim_once(session.call_sid, "hold-stream"):
+            url = self.hold_stream_url  # once: a fork lasts until the call ends
+        if url:
+            return render.render(actions, token, stream_url=url,
                                  stream_params={"call": session.call_sid,
                                                 "auth": self.stream_auth(session.call_sid)})
         return render.render(actions, token)

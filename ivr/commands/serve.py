@@ -41,7 +41,8 @@ def _worker_main(settings: Settings) -> None:
 
 
 def _media_streams_main(settings: Settings, host: str) -> None:
-    """IVR_SPEECH=vosk-stream: the Media Streams websocket server, its own process."""
+    """The Media Streams websocket server, its own process (IVR_MEDIA_STREAM_URL set):
+    every turn with IVR_SPEECH=vosk-stream, only "llámenme" while holding otherwise."""
     import threading
 
     from ivr.app import create_app
@@ -54,7 +55,7 @@ def _media_streams_main(settings: Settings, host: str) -> None:
 
     tuning = load_tuning(settings.speech_tuning) if settings.speech_tuning else None
     server = live_speech(services, vosk_factory(settings), host, settings.media_stream_port,
-                         tuning=tuning)
+                         tuning=tuning, hold_only=settings.speech_mode != "vosk-stream")
     server.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -170,7 +171,7 @@ def serve(host: str, port: int, workers: int, threads: int, rq_workers: int, dem
             proc = ctx.Process(target=_worker_main, args=(settings,), daemon=False)
             proc.start()
             children.append(proc)
-        if settings.speech_mode == "vosk-stream" and settings.media_stream_url:
+        if settings.media_stream_url:  # vosk-stream: every turn; other modes: holding only
             proc = ctx.Process(target=_media_streams_main, args=(settings, host), daemon=False)
             proc.start()
             children.append(proc)
