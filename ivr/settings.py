@@ -95,4 +95,9 @@ class Settings:
             media_stream_port=int(env.get("IVR_MEDIA_STREAM_PORT") or 5001),
             speech_tuning=Path(env["IVR_SPEECH_TUNING"]) if env.get("IVR_SPEECH_TUNING") else None,
             queues_file=Path(env["IVR_QUEUES_FILE"]) if env.get("IVR_QUEUES_FILE") else None,
+            # Live-screen feeds (ivr.api.queues.StreamSlots checks the values).
+            extra={key: env[name] for name, key in (
+                ("IVR_SSE_MAX_STREAMS", "sse_max_streams"),
+                ("IVR_SSE_MAX_SECONDS", "sse_max_seconds"),
+                ("IVR_SSE_HEARTBEAT_S", "sse_heartbeat_s")) if env.get(name)},
         )
