@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -197,7 +198,11 @@ def _pid_dead(host: str, pid_text: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    try:  # a killed process nobody has reaped yet (a zombie) is dead all the same
+        state = Path(f"/proc/{int(pid_text)}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 def recover_abandoned(conn: redis.Redis, names: Iterable[str] = QUEUES) -> list[str]:
