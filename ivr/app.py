@@ -130,13 +130,23 @@ def _offline_speech(settings: Settings, registry: Any, service: CallService) -> 
                   settings.speech_mode)
         return
     if mode is not SpeechMode.STREAM and settings.media_stream_url:
-        # Menus are heard another way; the stream runs only while holding ("llámenme").
-        service.hold_stream_url = settings.media_stream_url
+        # Menus are heard another way; the stream runs only while holding ("llámenme"),
+        # and what it hears moves the live call by REST: our absolute URL is needed.
+        if settings.public_url:
+            service.hold_stream_url = settings.media_stream_url
+        else:
+            log.error("IVR_MEDIA_STREAM_URL is set but IVR_PUBLIC_URL is not: callers "
+                      "holding are not listened to (the keys still work)")
     if mode is SpeechMode.TWILIO:
         return
     if mode is SpeechMode.STREAM and not settings.media_stream_url:
         log.error("IVR_SPEECH=vosk-stream needs IVR_MEDIA_STREAM_URL (the public wss:// URL "
                   "of the media stream port): listening through recordings instead")
+        mode = SpeechMode.RECORD
+    if mode is SpeechMode.STREAM and not settings.public_url:
+        log.error("IVR_SPEECH=vosk-stream needs IVR_PUBLIC_URL: the next turn is sent to the "
+                  "live call as TwiML, whose URLs must be absolute; listening through "
+                  "recordings instead")
         mode = SpeechMode.RECORD
     turns = SpeechTurns.from_settings(settings, registry)
     service.speech = turns

@@ -25,6 +25,7 @@ import redis
 
 from ivr import render
 from ivr.errors import IvrError
+from ivr.security import REQUEST_BASE
 from ivr.twilio_rest import TwilioRestError
 from queueing.errors import UnknownCall
 from queueing.model import AgentState, Assignment, CallStatus, PauseReason
@@ -225,6 +226,9 @@ class Bridge:
         if self.rest is None or not getattr(self.rest, "enabled", True):
             raise NotReachable("outbound REST calls are disabled (TWILIO_ACCOUNT_SID unset): "
                                "the caller cannot be put through to the agent")
+        if not (getattr(self.rest, "public_url", None) or REQUEST_BASE.get()):
+            raise NotReachable("IVR_PUBLIC_URL is not set: the agent's <Dial> sent to the "
+                               "live call needs the absolute URL Twilio reports back to")
 
     def connect(self, agent_id: str, call_sid: str) -> None:
         """Take the caller out of the hold and ring the agent."""

@@ -8,11 +8,18 @@ live call: start the whole-call recording (status callback to
 ``/voice/recording-status``), pause it while sensitive digits are collected, resume.
 :meth:`TwilioRest.list_live_calls` pages through the calls Twilio still holds live
 (``queued``, ``ringing``, ``in-progress``), for reconciling the router with Twilio.
+
+TwiML sent to a live call (``update_call(twiml=...)``) has no document URL for Twilio to
+resolve relative URLs against: Twilio refuses such actions (error 15004), so
+:meth:`TwilioRest.update_call` makes them absolute with ``IVR_PUBLIC_URL`` (or, inside a
+webhook, the URL Twilio used) and refuses, with what to set, when it has neither.
 """
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urljoin
@@ -62,13 +69,47 @@ MAX_PAGE_SIZE = 1000
 RECORDER_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, timeout=(1.0, 2.5))
 
 
+#: TwiML attributes and verb bodies that hold a URL of ours (relative when rendered).
+_RELATIVE_ATTR = re.compile(r'\b(action|url|waitUrl|statusCallback|recordingStatusCallback|'
+                            r'transcribeCallback)="(/[^"]*)"')
+_RELATIVE_BODY = re.compile(r"(<(Redirect|Play)\b[^>]*>)(/[^<]*)(</\2>)")
+ABSOLUTE_URLS_NEEDED = 15004  # Twilio: "Action Callback URL must be an absolute URL ..."
+
+
+def absolute_twiml(twiml: str, base: str | None) -> str:
+    """``twiml`` with every relative URL of ours made absolute on ``base``; raises
+    :class:`TwilioRestError` (code 15004) when there is one and no base to put first."""
+    if not (_RELATIVE_ATTR.search(twiml) or _RELATIVE_BODY.search(twiml)):
+        return twiml
+    if not base:
+        raise TwilioRestError(0, ABSOLUTE_URLS_NEEDED,
+                              "TwiML sent to a live call needs absolute URLs: set "
+                              "IVR_PUBLIC_URL to the base URL Twilio calls")
+    root = html.escape(base.rstrip("/"), quote=True)
+    out = _RELATIVE_ATTR.sub(lambda m: f'{m.group(1)}="{root}{m.group(2)}"', twiml)
+    return _RELATIVE_BODY.sub(lambda m: f"{m.group(1)}{root}{m.group(3)}{m.group(4)}", out)
+
+
 class TwilioRest(_Client):
     """The shared client, built from the server's settings."""
 
+    #: The base URL Twilio reaches us at (``IVR_PUBLIC_URL``), for TwiML sent by REST.
+    public_url: str | None = None
+
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> TwilioRest:
-        return cls(settings.twilio_account_sid, settings.twilio_auth_token,
-                   settings.twilio_api_url, **kwargs)
+        client = cls(settings.twilio_account_sid, settings.twilio_auth_token,
+                     settings.twilio_api_url, **kwargs)
+        client.public_url = settings.public_url
+        return client
+
+    def update_call(self, call_sid: str, *, url: str | None = None, twiml: str | None = None,
+                    method: str = "POST", status: str | None = None) -> dict[str, Any]:
+        """As the shared client's, with the TwiML's URLs made absolute (see the module)."""
+        if twiml:
+            twiml = absolute_twiml(twiml, self.public_url or REQUEST_BASE.get())
+        return super().update_call(call_sid, url=url, twiml=twiml, method=method,
+                                   status=status)
 
     def list_calls(self, status: str, *, to: str | None = None, from_: str | None = None,
                    page_size: int = 100) -> Iterator[dict[str, Any]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import struct
 import threading
 import uuid
@@ -388,6 +389,11 @@ class FakeTwilioCloud(CallListing):
         if (url or twiml) and call.status in ("completed", "canceled", "busy", "no-answer",
                                               "failed"):
             return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
+        if twiml and _relative_url(twiml):
+            # Twilio resolves nothing against inline TwiML: it fails such an update
+            # (error 15004). Refused here outright, so no test passes with one.
+            return _error(400, 15004, "Action Callback URL must be an absolute URL when "
+                                      "using TwiML to update in-progress calls")
         call.updates.append(form.to_dict())
         if status:
             if call.status in ("queued", "ringing"):
@@ -528,6 +534,12 @@ class FakeTwilioCloud(CallListing):
 
 def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _relative_url(twiml: str) -> bool:
+    """Does inline TwiML hold a relative URL (an action, a <Redirect>/<Play> body)?"""
+    return bool(re.search(r'\b(action|url|waitUrl|statusCallback|recordingStatusCallback)="/',
+                          twiml) or re.search(r"<(Redirect|Play)\b[^>]*>/", twiml))
 
 
 def _error(status: int, code: int | None, message: str) -> Response:

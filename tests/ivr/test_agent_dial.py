@@ -28,7 +28,7 @@ LEG = "CA" + "d" * 32
 @pytest.fixture()
 def wired(settings: Settings, cloud: FakeTwilioCloud) -> Iterator[Flask]:
     app = create_app(settings.with_(twilio_account_sid=cloud.account_sid,
-                                    twilio_api_url=cloud.url))
+                                    twilio_api_url=cloud.url, public_url=BASE))
     yield app
     app.extensions["centralita"].components["writer"].flush(5)
 
@@ -69,7 +69,7 @@ def test_accept_rings_the_agent_through_twilio(wired: Flask, cloud: FakeTwilioCl
                                       json={"call_id": CALLER})
     assert answer.status_code == 200 and answer.get_json()["bridged"] is True
     twiml = cloud.calls[CALLER].updates[-1]["Twiml"]
-    assert f"/voice/agent-dial-result?call={CALLER}" in twiml
+    assert f'action="{BASE}/voice/agent-dial-result?call={CALLER}"' in twiml  # absolute
     assert _store(wired).call(CALLER).status == CallStatus.BRIDGED
 
 

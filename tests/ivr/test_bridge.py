@@ -18,7 +18,7 @@ OPEN = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Europe/Madrid")).timestam
 def test_agent_accepts_and_the_caller_is_dialled_through(settings: Settings) -> None:
     with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
         app = create_app(settings.with_(twilio_account_sid=cloud.account_sid,
-                                        twilio_api_url=cloud.url))
+                                        twilio_api_url=cloud.url, public_url=BASE))
         app.extensions["centralita"].components["calls"].clock = OPEN
         client = app.test_client()
         sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))

@@ -26,7 +26,7 @@ def streamed_app(request: pytest.FixtureRequest, data_dir: Path,
     settings = Settings(data_dir=data_dir, redis_url=redis_url, twilio_auth_token=AUTH_TOKEN,
                         admin_token=ADMIN_TOKEN, validate_signature=True,
                         secret_key="test-secret", speech_mode=request.param,
-                        media_stream_url=STREAM)
+                        media_stream_url=STREAM, public_url=BASE)
     app = create_app(settings)
     yield app
     flush(app)

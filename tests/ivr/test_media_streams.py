@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 def live_app(data_dir: Path, redis_url: str, cloud: FakeTwilioCloud) -> Iterator[Flask]:
     settings = Settings(data_dir=data_dir, redis_url=redis_url, twilio_auth_token=AUTH_TOKEN,
                         twilio_account_sid=cloud.account_sid, twilio_api_url=cloud.url,
-                        flows_dir=FLOWS, secret_key="test-secret")
+                        flows_dir=FLOWS, secret_key="test-secret", public_url=BASE)
     app = create_app(settings)
     components = app.extensions["centralita"].components
     service = components["calls"]

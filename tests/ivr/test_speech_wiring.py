@@ -42,10 +42,21 @@ def test_vosk_record_mode_records_the_answer_after_a_keys_only_gather(settings: 
 
 def test_vosk_stream_mode_forks_audio_to_our_websocket(settings: Settings) -> None:
     app = create_app(settings.with_(flows_dir=KO_FLOWS, speech_mode="vosk-stream",
-                                    media_stream_url="wss://ivr.example.com/media"))
+                                    media_stream_url="wss://ivr.example.com/media",
+                                    public_url=BASE))
     root = first_answer(app.test_client())
     stream = root.find("Start/Stream")
     assert stream is not None and stream.get("url") == "wss://ivr.example.com/media"
+
+
+def test_vosk_stream_without_the_public_url_falls_back_to_recordings(
+        settings: Settings, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The next turn goes to the live call as TwiML, whose URLs must be absolute."""
+    app = create_app(settings.with_(flows_dir=KO_FLOWS, speech_mode="vosk-stream",
+                                    media_stream_url="wss://ivr.example.com/media"))
+    root = first_answer(app.test_client())
+    assert root.find("Start") is None and root.find("Record") is not None
+    assert "IVR_PUBLIC_URL" in caplog.text
 
 
 def test_vosk_stream_without_public_url_falls_back_to_recordings(settings: Settings,

@@ -237,3 +237,22 @@ def test_a_failed_page_raises_instead_of_giving_a_partial_list(
 def test_list_calls_refuses_a_bad_page_size(rest: TwilioRest) -> None:
     with pytest.raises(ValueError, match="page_size"):
         next(rest.list_calls("in-progress", page_size=0))
+
+
+def test_twiml_sent_to_a_live_call_gets_absolute_urls() -> None:
+    from ivr.twilio_rest import absolute_twiml
+
+    twiml = ('<Response><Dial action="/voice/agent-dial-result?call=CA1&amp;x=1">'
+             '<Number>+34911000222</Number></Dial><Play loop="2">/static/hold.wav</Play>'
+             '<Start><Stream url="wss://ivr.example/media"/></Start>'
+             '<Redirect method="POST">/voice/step?s=T</Redirect></Response>')
+    out = absolute_twiml(twiml, "https://ivr.example/")
+    assert 'action="https://ivr.example/voice/agent-dial-result?call=CA1&amp;x=1"' in out
+    assert ">https://ivr.example/static/hold.wav</Play>" in out
+    assert ">https://ivr.example/voice/step?s=T</Redirect>" in out
+    assert 'url="wss://ivr.example/media"' in out  # already absolute: untouched
+    assert absolute_twiml("<Response><Hangup/></Response>", None) == \
+        "<Response><Hangup/></Response>"  # nothing relative: no base needed
+    with pytest.raises(TwilioRestError) as refused:
+        absolute_twiml(twiml, None)
+    assert refused.value.code == 15004 and "IVR_PUBLIC_URL" in str(refused.value)

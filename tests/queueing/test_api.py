@@ -35,7 +35,7 @@ def bridged_client(tmp_path: Path, redis_url: str,
     settings = Settings(data_dir=tmp_path, redis_url=redis_url, admin_token="secret",
                         validate_signature=False, twilio_account_sid=twilio_cloud.account_sid,
                         twilio_auth_token=twilio_cloud.auth_token,
-                        twilio_api_url=twilio_cloud.url)
+                        twilio_api_url=twilio_cloud.url, public_url="https://ivr.example.test")
     return create_app(settings).test_client()
 
 

@@ -173,7 +173,9 @@ def test_agent_gets_a_routed_call_with_its_screen_pop(server: str, page: object,
     services = web_app.extensions["centralita"]
     services.get("database").load_demo()
     cloud = FakeTwilioCloud().start()  # Twilio's REST API: accepting rings the agent
-    services.components["bridge"].rest = cloud.rest_client()
+    rest = cloud.rest_client()
+    rest.public_url = server  # IVR_PUBLIC_URL: the agent's <Dial> reports back here
+    services.components["bridge"].rest = rest
     admin = {"Authorization": "Bearer admin-secret"}
     configured = requests.put(f"{server}/api/agents/alba", headers=admin, timeout=10,
                               json={"skills": {"lang:es": 3, "topic:billing": 3},
