@@ -156,22 +156,47 @@ def agent_leg_ended(store: Any, call_id: str, values: Mapping[str, str],
     return LegResult(LegOutcome.HOLD_AGAIN if has_flow else LegOutcome.APOLOGY, _some(again))
 
 
+class Accepted(str, Enum):
+    BRIDGED = "bridged"  # the caller's live call now rings the agent
+    ALREADY = "already_bridged"  # a repeated accept: nothing sent again
+    CALLING_CUSTOMER = "calling_customer"  # a callback: bridged when the customer answers
+
+
+#: A concurrent second accept of the same reservation (a double click) waits this out.
+BRIDGE_CLAIM_S = 10
+
+
 def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
-                now: float | None = None) -> tuple[Assignment, ...]:
+                now: float | None = None) -> Accepted:
     """The agent accepts: the router marks the call answered (atomic: one agent only),
     then Twilio rings the agent. When Twilio refuses, the answer is undone: the call goes
     back to the head of the line (the agent paused), or, when the caller has already
     hung up, is ended as abandoned (the agent freed). Raises :class:`CallerGone` (409)
-    or :class:`BridgeError` (502) with the reason; the reservations made are on it."""
+    or :class:`BridgeError` (502) with the reason; the reservations made are on it.
+
+    A repeated accept of a call already put through to this agent sends nothing again
+    (it would restart the agent's leg mid-conversation); a callback's reservation is
+    put through when the customer answers our call, so accepting it changes nothing."""
     call = store.call(call_id)
     if call is None:
         raise UnknownCall(f"no call {call_id!r} in the router")
     if not call.status.active:
         raise CallerGone(f"call {call_id} is already over ({call.status.value})")
+    if call.agent_id == agent_id and call.status == CallStatus.BRIDGED:
+        return Accepted.ALREADY
+    if call.callback_number and call.agent_id == agent_id:
+        return Accepted.CALLING_CUSTOMER
     if bridge is None:
         raise NotReachable("no bridge configured in this app: the agent cannot be rung")
     bridge.check(agent_id)  # a configuration gap changes nothing: fix it, accept again
-    store.accept(agent_id, call_id, now=now)
+    claim = f"bridge:{call_id}:{agent_id}"
+    if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
+        return Accepted.ALREADY  # a concurrent accept is putting it through right now
+    try:
+        store.accept(agent_id, call_id, now=now)
+    except Exception:
+        store.release(claim)
+        raise
     try:
         bridge.connect(agent_id, call_id)
     except Exception as exc:
@@ -187,8 +212,9 @@ def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
                                 _some(again))
         log.warning("accept of %s by %s undone: %s", call_id, agent_id, error,
                     exc_info=not isinstance(exc, (IvrError, OSError, TwilioRestError)))
+        store.release(claim)
         raise error from exc
-    return ()
+    return Accepted.BRIDGED
 
 
 class Bridge:

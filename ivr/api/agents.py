@@ -18,7 +18,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from ivr.api.queues import desk, queue_errors
 from ivr.api.queues import error as queue_error
 from ivr.auth import api_auth
-from ivr.bridge import BridgeError, put_through
+from ivr.bridge import Accepted, BridgeError, put_through
 from ivr.services import current
 from queueing.agents import agent_view, assignment_view
 from queueing.model import AgentState
@@ -126,13 +126,17 @@ def act(agent_id: str, action: str) -> Response:
             return error(400, 'send JSON {"call_id": "CA..."}')
         if action == "accept":
             try:
-                put_through(d.store, current().components.get("bridge"), agent_id, call_id,
-                            now=d.clock())
+                how = put_through(d.store, current().components.get("bridge"), agent_id,
+                                  call_id, now=d.clock())
             except BridgeError as exc:  # undone: 409 caller gone, 502 Twilio refused
                 for assignment in exc.assignments:
                     d.dispatch(assignment)
                 return error(exc.status, str(exc), list(exc.assignments))
-            return _done([], status="bridged", bridged=True)
+            if how is Accepted.CALLING_CUSTOMER:
+                return _done([], status=how.value, bridged=False,
+                             detail="we are calling the customer back: your phone is "
+                                    "connected when they answer")
+            return _done([], status=how.value, bridged=True)
         if action == "decline":
             return _done(d.decline(agent_id, call_id))
         wrap = body.get("wrap_up_s")

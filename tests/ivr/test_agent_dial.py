@@ -73,6 +73,31 @@ def test_accept_rings_the_agent_through_twilio(wired: Flask, cloud: FakeTwilioCl
     assert _store(wired).call(CALLER).status == CallStatus.BRIDGED
 
 
+def test_a_repeated_accept_sends_nothing_again(wired: Flask, cloud: FakeTwilioCloud) -> None:
+    """A double click, or a retry after a timeout, while already talking: the agent's
+    leg must not be restarted mid-conversation."""
+    _reserve_for_ana(wired)
+    cloud.add_live_call(CALLER)
+    client = wired.test_client()
+    first = client.post("/api/agents/ana/accept", headers=ADMIN, json={"call_id": CALLER})
+    again = client.post("/api/agents/ana/accept", headers=ADMIN, json={"call_id": CALLER})
+    assert first.get_json()["status"] == "bridged"
+    assert again.status_code == 200 and again.get_json()["status"] == "already_bridged"
+    assert len(cloud.calls[CALLER].updates) == 1  # one <Dial>, not two
+
+
+def test_accepting_a_callback_rings_nobody_the_customer_answering_does(
+        wired: Flask, cloud: FakeTwilioCloud) -> None:
+    _reserve_for_ana(wired, callback="+34699000555")
+    cloud.add_live_call(CALLER)  # even were the original call still up...
+    answer = wired.test_client().post("/api/agents/ana/accept", headers=ADMIN,
+                                      json={"call_id": CALLER})
+    assert answer.status_code == 200 and answer.get_json()["status"] == "calling_customer"
+    assert answer.get_json()["bridged"] is False
+    assert cloud.calls[CALLER].updates == []  # ...it is not pulled onto the agent's phone
+    assert _store(wired).call(CALLER).status == CallStatus.RESERVED
+
+
 def test_accept_when_twilio_fails_puts_the_call_back_at_the_head_and_answers_502(
         wired: Flask, cloud: FakeTwilioCloud) -> None:
     _reserve_for_ana(wired)
