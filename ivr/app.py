@@ -170,10 +170,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     # One bytes connection (RQ's) for every job this app queues.
     rq_connection = worker.connection(settings)
     components["on_call_end"] = _call_end_hook(worker.queue(settings, "default", rq_connection))
-    from ivr.bridge import Bridge
+    from ivr.bridge import BRIDGE_RETRY, Bridge
     from ivr.twilio_rest import TwilioRest
 
-    components["bridge"] = Bridge(client, TwilioRest.from_settings(settings))
+    components["bridge"] = Bridge(client, TwilioRest.from_settings(settings, retry=BRIDGE_RETRY))
     if settings.twilio_account_sid and settings.twilio_auth_token:
         from ivr.twilio_rest import CallRecorder  # whole-call recording on lines that ask
 

@@ -26,7 +26,7 @@ import redis
 from ivr import render
 from ivr.errors import IvrError
 from ivr.security import REQUEST_BASE
-from ivr.twilio_rest import TwilioRestError
+from ivr.twilio_rest import RetryPolicy, TwilioRestError
 from queueing.errors import UnknownCall
 from queueing.model import AgentState, Assignment, CallStatus, PauseReason
 
@@ -161,6 +161,10 @@ class Accepted(str, Enum):
     ALREADY = "already_bridged"  # a repeated accept: nothing sent again
     CALLING_CUSTOMER = "calling_customer"  # a callback: bridged when the customer answers
 
+
+#: The agent is waiting on the accept (and a web thread with them): one quick retry,
+#: well inside the web server's timeout, then the call goes back to the head of the line.
+BRIDGE_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, timeout=(2.0, 5.0))
 
 #: A concurrent second accept of the same reservation (a double click) waits this out.
 BRIDGE_CLAIM_S = 10

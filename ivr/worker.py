@@ -37,6 +37,9 @@ from ivr.settings import Settings
 QUEUES = ("high", "default", "low")
 #: How often the ticker asks Redis whether it restarted (seconds).
 RESTART_CHECK_S = 5.0
+#: Besides Redis restarts, the router is checked against Twilio's live calls this often
+#: (a status callback lost, or a call enqueued as its caller hung up, leaves a ghost).
+RECONCILE_EVERY_S = 300.0
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,7 @@ class Ticker:
         self.low = queue(settings, "low", conn)
         self.run_id: str | None = None
         self.next_restart_check = 0.0
+        self.next_reconcile = time.time() + RECONCILE_EVERY_S  # at start: the restart check
         self.next_retention = 0.0
 
     def tick(self, now: float | None = None) -> int | None:
@@ -133,8 +137,12 @@ class Ticker:
         if not self.store.claim(f"tick:{int(at)}", ttl_s=5):
             return None
         assignments = self.store.tick(now=at)
-        for assignment in assignments:
-            schedule(self.high, assignment)
+        for assignment in assignments:  # each on its own: one failure loses no other
+            try:
+                schedule(self.high, assignment)
+            except redis.RedisError as exc:  # the tick re-finds a lapsed one anyway
+                log.warning("reservation %s not scheduled (%s)", assignment.reservation_id,
+                            exc)
         return len(assignments)
 
     def reconcile_if_restarted(self) -> list[str] | None:
@@ -161,10 +169,24 @@ class Ticker:
             self.store.release(f"reconcile:{run_id}")
             return None
 
+    def reconcile_periodically(self, now: float) -> list[str] | None:
+        """One worker per period asks Twilio which calls are live (None: not this one)."""
+        from queueing.jobs import schedule
+
+        period = int(now // RECONCILE_EVERY_S)
+        if self.rest is None or not self.store.claim(f"reconcile-every:{period}",
+                                                     ttl_s=int(2 * RECONCILE_EVERY_S)):
+            return None
+        return reconcile_with_twilio(self.store, self.rest,
+                                     dispatch=lambda a: schedule(self.high, a))
+
     def chores(self, now: float) -> None:
         if now >= self.next_restart_check:
             self.next_restart_check = now + RESTART_CHECK_S
             self.reconcile_if_restarted()
+        if now >= self.next_reconcile:
+            self.next_reconcile = now + RECONCILE_EVERY_S
+            self.reconcile_periodically(now)
         if now >= self.next_retention:  # once a day (and at start)
             self.low.enqueue("recordings.jobs.apply_retention",
                              job_id=f"retention-{int(now // 86400)}")

@@ -13,6 +13,7 @@ hours) holds: outside them they keep their place and are dialled when the line o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +28,8 @@ from queueing.model import (
     callback_hold_s,
 )
 from queueing.store import QueueStore
+
+log = logging.getLogger(__name__)
 
 UNANSWERED = ("busy", "no-answer", "failed", "canceled")
 ANSWERED = ("in-progress", "answered")
@@ -102,7 +105,14 @@ def dial(store: QueueStore, caller: OutboundCaller, config: CallbackConfig, call
                                      status_callback=config.status_for(call_id, reservation_id),
                                      status_callback_events=("answered", "completed"),
                                      timeout=config.ring_timeout_s)
-    except Exception as exc:  # the leg never started: count it as unanswered
+    except Exception as exc:
+        placed = _placed_anyway(caller, exc, number, config.from_number)
+        if placed is not None:  # Twilio created it though we never heard back: adopt it
+            store.callback_leg(call_id, reservation_id, placed)
+            log.warning("callback %s: %s after Twilio had placed %s; adopted", call_id,
+                        exc, placed)
+            return placed
+        # the leg never started: count it as unanswered
         _, nxt = store.callback_result(call_id, answered=False, reservation_id=reservation_id,
                                        why="dial_failed")
         _send(dispatch, nxt)
@@ -111,6 +121,23 @@ def dial(store: QueueStore, caller: OutboundCaller, config: CallbackConfig, call
     if sid:
         store.callback_leg(call_id, reservation_id, sid)
     return sid
+
+
+def _placed_anyway(caller: OutboundCaller, exc: Exception, number: str,
+                   from_number: str) -> str | None:
+    """After an ambiguous failure (a timeout, a 5xx: Twilio may have created the call),
+    the live call to ``number`` Twilio has, if any. A 4xx is a refusal: nothing placed."""
+    status = getattr(exc, "status", 0) or 0
+    lister = getattr(caller, "list_live_calls", None)
+    if 400 <= status < 500 or lister is None:
+        return None
+    try:
+        placed = lister(to=number, from_=from_number)
+    except Exception as again:  # noqa: BLE001  (cannot tell: counted unanswered)
+        log.warning("callback to %s: could not check whether it was placed (%s)", number,
+                    again)
+        return None
+    return min(placed) if placed else None
 
 
 def on_status(store: QueueStore, call_id: str, twilio_status: str,

@@ -122,8 +122,9 @@ def dial_callback(call_id: str, reservation_id: str) -> str | None:
         return sid
     log.warning("callback %s: an earlier run died before dialling; counted unanswered, "
                 "the router calls back later", call_id)
-    store.callback_result(call_id, answered=False, reservation_id=reservation_id,
-                          why="worker_died")
+    _, freed_into = store.callback_result(call_id, answered=False,
+                                          reservation_id=reservation_id, why="worker_died")
+    _follow_up([freed_into] if freed_into else [])
     return None
 
 

@@ -329,6 +329,7 @@ class FakeTwilioCloud(CallListing):
             self.requests.append(record)
             response = self._dispatch(request, record)
             record.status = response.status_code
+        self._hold_answer()  # a held "create call" answer (see ``hold_creates``)
         return response
 
     def _authorized(self, request: Request) -> bool:

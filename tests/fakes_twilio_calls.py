@@ -76,9 +76,23 @@ class CallListing:
             self.calls[sid].status = status
 
     def _created(self) -> None:
+        """The call exists; its answer is held (by :meth:`_hold_answer`, after the fake's
+        lock is let go: Twilio answers other requests meanwhile, e.g. the call list)."""
         gate = self._gate
         if gate is not None:
             gate.arrived.set()
+            self._held_here().gate = gate
+
+    def _held_here(self) -> threading.local:
+        held = self.__dict__.get("_held")
+        if held is None:
+            held = self.__dict__.setdefault("_held", threading.local())
+        return held
+
+    def _hold_answer(self) -> None:
+        held = self._held_here()
+        gate, held.gate = getattr(held, "gate", None), None
+        if gate is not None:
             gate.released.wait(gate.timeout_s)
 
     # ------------------------------------------------------------------ the list route

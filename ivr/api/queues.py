@@ -41,6 +41,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_STREAMS = 2  # per web process; ivr serve runs 4 threads per process by default
 MAX_STREAM_S = 300.0
 HEARTBEAT_S = 5.0  # a closed screen frees its slot within two heartbeats
+#: At most one frame per this many seconds: each recomputes every queue's figures, and
+#: under load the router's events come far faster than a screen can show them.
+FRAME_EVERY_S = 1.0
 RETRY_MS = 3000
 SLOTS_KEY = "centralita.event_streams"
 
@@ -179,13 +182,16 @@ def events() -> Response:
             yield f"retry: {slots.retry_ms}\n\n"
             last = d.store.last_event_id()
             yield _frame(d)
-            quiet_since = time.monotonic()
+            quiet_since = framed_at = time.monotonic()
             while (left := end - time.monotonic()) > 0:
                 got = d.store.events(after=last, block_ms=max(1, int(min(left, 1.0) * 1000)))
                 if got:
                     last = got[-1][0]
-                    yield _frame(d)  # one frame for a burst of changes
-                    quiet_since = time.monotonic()
+                    pause = FRAME_EVERY_S - (time.monotonic() - framed_at)
+                    if pause > 0:  # a burst of changes: one frame, a second apart
+                        time.sleep(min(pause, max(0.0, end - time.monotonic())))
+                    yield _frame(d)
+                    quiet_since = framed_at = time.monotonic()
                 elif time.monotonic() - quiet_since >= slots.heartbeat_s:
                     yield ": keep-alive\n\n"
                     quiet_since = time.monotonic()

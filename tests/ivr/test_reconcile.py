@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 from ivr.embedded import EmbeddedRedis
 from ivr.settings import Settings
 from ivr.twilio_rest import TwilioRestError
-from ivr.worker import Ticker, reconcile_with_twilio, router_store
+from ivr.worker import RECONCILE_EVERY_S, Ticker, reconcile_with_twilio, router_store
 from queueing.model import AgentState, CallStatus
 from tests.fakes import FakeTwilioCloud
 from tests.ivr.conftest import AUTH_TOKEN, BASE
@@ -137,6 +137,28 @@ def test_ticker_reconciles_at_start_and_after_a_real_redis_restart(
         assert ticker.reconcile_if_restarted() == [OTHER]  # ...and Twilio has no such call
     finally:
         server.stop()
+
+
+def test_ticker_reconciles_every_period_once_across_workers(
+        settings: Settings, cloud: FakeTwilioCloud) -> None:
+    """A ghost left by a lost status callback does not wait for a Redis restart."""
+    store = router_store(settings)
+    live = cloud.add_live_call(OTHER)
+    store.enqueue(live, "support", {"lang:es": 1})
+    ticker, second = (Ticker(settings, store, cloud.rest_client()) for _ in range(2))
+    assert ticker.reconcile_if_restarted() == []  # at start: nothing to end
+    store.enqueue(CALLER, "support", {"lang:es": 1})  # its final status never arrived
+    now = ticker.next_reconcile - 1
+    ticker.chores(now)  # not yet due (and the same Redis run)
+    assert store.call(CALLER).status == CallStatus.WAITING
+    ticker.chores(now + 1)  # due
+    assert store.call(CALLER).status == CallStatus.ABANDONED
+    now = ticker.next_reconcile  # the next period: again, by one worker only
+    store.enqueue(CALLER + "2", "support", {"lang:es": 1})
+    assert ticker.reconcile_periodically(now) == [CALLER + "2"]
+    assert second.reconcile_periodically(now + 1) is None  # the other worker: claimed
+    assert store.call(live).status == CallStatus.WAITING
+    assert Ticker(settings, store, None).reconcile_periodically(now) is None  # no REST
 
 
 def test_ticker_runs_the_router_tick_itself_and_schedules_the_reservations(
