@@ -32,6 +32,7 @@ from queueing.model import AgentState, Assignment, CallStatus, PauseReason
 
 log = logging.getLogger(__name__)
 CONTACTS = "ivr:agent_contact"
+ANSWERED = "ivr:agent_answered:"  # + router call id: the agent picked up
 
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -94,10 +95,17 @@ def _some(*items: Assignment | None, skip: str = "") -> tuple[Assignment, ...]:
 
 
 def call_ended(store: Any, call_id: str, twilio_status: str,
-               now: float | None = None) -> tuple[Assignment, ...]:
+               now: float | None = None, agent_answered: bool | None = None,
+               ) -> tuple[Assignment, ...]:
     """Twilio says the call is over (a final status): end it in the router. Waiting or
     ringing: abandoned, its wait recorded; talking: completed; a callback keeps its
-    place; already over or unknown: nothing."""
+    place; already over or unknown: nothing. ``agent_answered`` False: the caller was
+    put through but hung up while the agent's phone still rang (the status can beat
+    the dial result): abandoned, not answered, and the agent freed."""
+    call = store.call(call_id)
+    if (call is not None and agent_answered is False and not call.callback_number
+            and call.status == CallStatus.BRIDGED):
+        return caller_left_while_ringing(store, call_id, now)
     try:
         return _some(store.end_call(call_id, reason=twilio_status, now=now))
     except UnknownCall:
@@ -228,6 +236,13 @@ class Bridge:
 
     def set_contact(self, agent_id: str, contact: str) -> None:
         self.client.hset(CONTACTS, agent_id, contact)
+
+    def mark_answered(self, call_id: str) -> None:
+        """The agent picked up the leg we rang for ``call_id`` (kept a day)."""
+        self.client.set(ANSWERED + call_id, "1", ex=86400)
+
+    def agent_answered(self, call_id: str) -> bool:
+        return bool(self.client.exists(ANSWERED + call_id))
 
     def contact(self, agent_id: str) -> str | None:
         value = self.client.hget(CONTACTS, agent_id)

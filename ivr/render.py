@@ -300,27 +300,37 @@ def with_notice(document: str, language: str | None, texts: Mapping[str, str]) -
     return head + sep + notice + rest if sep else document
 
 
+#: Twilio requests it on the agent's leg once they pick up (``<Number url=...>``).
+AGENT_ANSWERED_PATH = "/voice/agent-answered"
+
+
 def connect_to_agent(contact: str, language: str | None, callback: bool = False,
                      call_id: str | None = None) -> str:
     """Bridge a caller to an agent: ``contact`` is E.164, ``client:NAME`` or a SIP URI.
 
     ``call_id`` (the router's id of the call) goes in the Dial action URL: a callback
     leg has a CallSid of its own, so the dial result must name the router call itself.
+    It also goes in the agent's leg's ``url``, which Twilio requests when the agent
+    picks up (before joining the two): how we know the agent answered at all, when the
+    caller hangs up first and the dial result comes late or not at all.
     """
     lang = language if language in CONNECTING else "es"
     response = VoiceResponse()
     text = (CALLBACK_GREETING if callback else CONNECTING)[lang]
     response.say(text, language=language_tag(lang), voice=DEFAULT_VOICES.get(lang))
     action = "/voice/agent-dial-result"
+    leg: dict[str, str] = {}
     if call_id:
         action += "?call=" + quote(call_id, safe="")
+        leg = {"url": AGENT_ANSWERED_PATH + "?call=" + quote(call_id, safe=""),
+               "method": "POST"}
     dial = response.dial(timeout=30, action=action, method="POST")
     if contact.startswith("client:"):
-        dial.client(contact.split(":", 1)[1])
+        dial.client(contact.split(":", 1)[1], **leg)
     elif contact.startswith("sip:"):
-        dial.sip(contact)
+        dial.sip(contact, **leg)
     else:
-        dial.number(contact)
+        dial.number(contact, **leg)
     return to_xml(response)
 
 

@@ -130,12 +130,13 @@ def status() -> Response:
     # record() may run later in the writer's thread (Redis down): no app context there.
     store = services.components.get("queue")
     dispatch = services.components.get("queue_dispatch")
+    legs = services.components.get("bridge")
 
     def record() -> None:
         if records.record_status(call_sid, call_status, sequence, final, data, number,
                                  time.time()) == 1:
             # The first time the call is seen ending: the router lets it go, then file it.
-            _end_in_router(store, dispatch, call_sid, call_status)
+            _end_in_router(store, dispatch, call_sid, call_status, legs)
             if on_end is not None:
                 on_end(call_sid)
 
@@ -158,12 +159,14 @@ def _dispatch(assignments: tuple[Any, ...]) -> None:
 
 
 def _end_in_router(store: Any, dispatch: Callable[[Any], None] | None, call_sid: str,
-                   call_status: str) -> None:
+                   call_status: str, legs: Any = None) -> None:
     """A final status: the router's call ends too (no ghost left waiting for an agent)."""
     if store is None:
         return
     try:
-        for assignment in bridge.call_ended(store, call_sid, call_status):
+        answered = legs.agent_answered(call_sid) if legs is not None else None
+        for assignment in bridge.call_ended(store, call_sid, call_status,
+                                            agent_answered=answered):
             if dispatch is not None:
                 dispatch(assignment)
     except Exception:  # never a 5xx to Twilio: reconciliation ends it at the latest
@@ -232,6 +235,23 @@ def callback_status() -> Response:
     except Exception:
         log.exception("callback status for %s not applied", call_id)
     return Response(status=204)
+
+
+@bp.post(render.AGENT_ANSWERED_PATH)
+@twilio_signed
+def agent_answered() -> Response:
+    """The agent picked up (Twilio runs this on their leg before joining it to the
+    caller): noted, and an empty document so the two are joined at once. Whatever
+    happens here the answer is that empty document: anything else would be played to
+    the agent, or hang their leg up."""
+    call_id = request.args.get("call", "")
+    legs = current().components.get("bridge")
+    try:
+        if call_id and legs is not None:
+            legs.mark_answered(call_id)
+    except Exception:  # never break the bridge over a note
+        log.exception("agent answered %s: not noted", call_id)
+    return twiml("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response />")
 
 
 @bp.post("/voice/agent-dial-result")

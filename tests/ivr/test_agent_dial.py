@@ -183,3 +183,50 @@ def test_caller_hung_up_while_the_agent_rang_is_abandoned_not_bounced(
     dial_result(client, {"CallSid": CALLER, "DialCallStatus": "canceled",
                          "CallStatus": "completed"})
     assert len(store.abandons()) == 1
+
+
+def _signed(client: FlaskClient, path: str, params: dict[str, str]):  # type: ignore[no-untyped-def]
+    sig = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)
+    return client.post(path, data=params, headers={"X-Twilio-Signature": sig})
+
+
+def test_status_before_the_dial_result_while_the_agent_rang_is_an_abandonment(
+        wired: Flask, cloud: FakeTwilioCloud) -> None:
+    """Twilio's final status of the caller's call can beat the agent's dial result:
+    without the agent's pick-up noted, the caller left while the phone rang."""
+    _reserve_for_ana(wired)
+    cloud.add_live_call(CALLER)
+    client = wired.test_client()
+    assert client.post("/api/agents/ana/accept", headers=ADMIN,
+                       json={"call_id": CALLER}).status_code == 200
+    done = _signed(client, "/voice/status", {"CallSid": CALLER, "CallStatus": "completed",
+                                             "From": "+34699000111"})
+    assert done.status_code == 204
+    wired.extensions["centralita"].components["writer"].flush(5)
+    store = _store(wired)
+    assert store.call(CALLER).status == CallStatus.ABANDONED
+    assert store.agent("ana").state == AgentState.AVAILABLE  # freed, not wrapping up
+    assert len(store.abandons()) == 1
+    # The late dial result changes nothing more.
+    dial_result(client, {"CallSid": CALLER, "DialCallStatus": "canceled",
+                         "CallStatus": "completed"})
+    assert len(store.abandons()) == 1 and store.call(CALLER).status == CallStatus.ABANDONED
+
+
+def test_the_agent_picking_up_is_noted_and_the_call_then_completes(
+        wired: Flask, cloud: FakeTwilioCloud) -> None:
+    _reserve_for_ana(wired)
+    cloud.add_live_call(CALLER)
+    client = wired.test_client()
+    client.post("/api/agents/ana/accept", headers=ADMIN, json={"call_id": CALLER})
+    picked = _signed(client, f"/voice/agent-answered?call={CALLER}",
+                     {"CallSid": LEG, "ParentCallSid": CALLER, "CallStatus": "in-progress"})
+    # An empty document: anything else would be played to the agent before joining.
+    assert picked.status_code == 200 and picked.mimetype == "text/xml"
+    assert picked.get_data(as_text=True).endswith("<Response />")
+    _signed(client, "/voice/status", {"CallSid": CALLER, "CallStatus": "completed",
+                                      "From": "+34699000111"})
+    wired.extensions["centralita"].components["writer"].flush(5)
+    store = _store(wired)
+    assert store.call(CALLER).status == CallStatus.COMPLETED
+    assert store.abandons() == []

@@ -39,7 +39,9 @@ def test_agent_accepts_and_the_caller_is_dialled_through(settings: Settings) -> 
                    and r.method == "POST"]
         assert updates, cloud.requests
         twiml = updates[-1].form["Twiml"][0]
-        assert "<Number>+34911000222</Number>" in twiml and "Le pasamos con un agente" in twiml
+        assert ">+34911000222</Number>" in twiml and "Le pasamos con un agente" in twiml
+        # Twilio tells us when the agent picks up (absolute: the TwiML went by REST).
+        assert f'url="{BASE}/voice/agent-answered?call={call.call_sid}"' in twiml
 
 
 def test_bad_contact_is_refused_with_a_reason(client) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +68,7 @@ def test_callback_leg_is_put_through_to_the_reserved_agent(app, client) -> None:
     sig = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)
     answer = client.post(path, data=params, headers={"X-Twilio-Signature": sig})
     body = answer.get_data(as_text=True)
-    assert answer.status_code == 200 and "<Client>ana</Client>" in body
+    assert answer.status_code == 200 and ">ana</Client>" in body
     assert "le llamamos de Centralita" in body
     status_path = f"/voice/callback-status?call={'CA' + '5' * 32}"
     params = {"CallSid": "CA" + "6" * 32, "CallStatus": "no-answer"}
