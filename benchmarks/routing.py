@@ -212,10 +212,20 @@ def latency(client: redis.Redis, store: QueueStore, wrapped: list[str], rounds: 
             "redis_us_accept_complete": round(server_us["accept_complete"] / rounds, 1)}
 
 
+# The router runs as a Redis function (FCALL), or as a script (EVALSHA) on a Redis
+# without functions: INFO commandstats counts its calls under one of these.
+ROUTER_COMMANDS = ("cmdstat_fcall", "cmdstat_evalsha")
+
+
+def _router_stats(stats: dict[str, Any]) -> tuple[float, int]:
+    """(microseconds, calls) Redis spent in router calls, from INFO commandstats."""
+    return (sum(float(stats.get(name, {}).get("usec", 0.0)) for name in ROUTER_COMMANDS),
+            sum(int(stats.get(name, {}).get("calls", 0)) for name in ROUTER_COMMANDS))
+
+
 def _script_usec(client: redis.Redis) -> float:
-    """Redis's cumulative time in router scripts (microseconds), from INFO commandstats."""
-    stats = client.info("commandstats")
-    return float(stats.get("cmdstat_evalsha", {}).get("usec", 0.0))
+    """Redis's cumulative time in router calls (microseconds), from INFO commandstats."""
+    return _router_stats(client.info("commandstats"))[0]
 
 
 def _client_main(url: str, name: str, agents: list[str], seconds: float, seed: int,
@@ -292,12 +302,12 @@ def sustained(url: str, client: redis.Redis, wrapped: list[str], clients: int,
         raise click.ClickException("a load client failed: " + "; ".join(failed))
     decisions = sum(g[1] for g in got)
     elapsed = max(g[3] for g in got) - min(g[2] for g in got)
-    script = stats.get("cmdstat_evalsha", {})
+    router_usec, router_calls = _router_stats(stats)
     return {"decisions_per_s": round(decisions / elapsed), "clients": n,
             "seconds": round(elapsed, 2),
             "redis_cpu_share": round((cpu1 - cpu0) / elapsed, 2),
             "client_cpu_us_per_decision": round(sum(g[4] for g in got) * 1e6 / decisions, 1),
-            "redis_us_per_script_call": round(float(script.get("usec_per_call", 0.0)), 1)}
+            "redis_us_per_script_call": round(router_usec / router_calls, 1) if router_calls else 0.0}
 
 
 def _redis_cpu(client: redis.Redis) -> float:

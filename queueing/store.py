@@ -1,6 +1,7 @@
-"""The Redis-backed router: the only module of the package that talks to Redis.
+"""The Redis-backed router: with ``store_wire`` (how its Lua reaches Redis) and
+``store_callbacks``, the only part of the package that talks to Redis.
 
-Every change of a call or agent is one run of ``lua/router.lua`` (atomic: with any
+Every change of a call or agent is one call of the router in ``lua/`` (atomic: with any
 number of processes acting at once, no call goes to two agents and no agent takes
 more calls than its capacity). Waiting calls sit in one sorted set per bucket (queue +
 requirements) and priority, so a decision touches the heads of a few sets, never
@@ -10,11 +11,12 @@ every call. Methods take ``now`` (seconds) so simulations and tests control time
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
 
 from queueing import errors
@@ -32,19 +34,13 @@ from queueing.model import callback_hold_s as default_hold
 from queueing.routing import bucket_key
 from queueing.rules import QueueRules, RulesConfig, rules_from_json
 from queueing.store_callbacks import CallbackOps
+from queueing.store_wire import RouterWire
 
 _ERRORS: dict[str, type[errors.QueueError]] = {
     "unknown_call": errors.UnknownCall,
     "unknown_agent": errors.UnknownAgent,
     "invalid_transition": errors.InvalidTransition,
 }
-
-
-def _script_text() -> str:
-    folder = Path(__file__).resolve().parent / "lua"
-    return "\n".join((folder / name).read_text()
-                     for name in ("common.lua", "router.lua", "callbacks.lua"))
-
 
 _assignment = assignment_from_json
 
@@ -64,7 +60,7 @@ class QueueStore(CallbackOps):
         self.clock = clock
         self.ttl_s = ttl_s
         self.callback_hold_s = default_hold() if callback_hold_s is None else callback_hold_s
-        self._script = client.register_script(_script_text())
+        self._wire = RouterWire(client, prefix)
         if rules is not None:
             self.configure(rules)
 
@@ -73,35 +69,32 @@ class QueueStore(CallbackOps):
     def _k(self, *parts: str) -> str:
         return self.prefix + "".join(parts)
 
-    def _argv(self, op: str, args: Mapping[str, Any], at: float) -> list[str]:
+    def _argv(self, op: str, args: Mapping[str, Any], at: float) -> tuple[Any, ...]:
+        """The router's arguments after the prefix: operation, time, JSON, hours flag."""
         clean = {k: v for k, v in args.items() if v is not None}
         clean.setdefault("ttl", self.ttl_s)
         clean.setdefault("cb_hold", self.callback_hold_s)
-        flag = "1" if self.is_open(at) else "0"
-        return [self.prefix, op, repr(float(at)), json.dumps(clean), flag]
+        return (op, repr(float(at)), orjson.dumps(clean), "1" if self.is_open(at) else "0")
 
     def _run(self, op: str, args: Mapping[str, Any], now: float | None) -> Any:
         at = self.clock() if now is None else now
         try:
-            raw = self._script(keys=[], args=self._argv(op, args, at))
+            raw = self._wire.call(self._argv(op, args, at))
         except redis.ResponseError as exc:
             raise _translate(exc) from None
-        return json.loads(raw)
+        return orjson.loads(raw)
 
     def batch(self, ops: Iterable[tuple[str, Mapping[str, Any], float | None]]) -> list[Any]:
         """Run many router operations in one pipelined round trip (each still atomic).
 
         ``ops`` are (operation, arguments, now) as the methods below build them, e.g.
         ``("end_wrap", {"agent": "a1"}, None)`` or ``("enqueue", store.enqueue_args(...), t)``.
+        Results (or the error of each failed one) come back in order.
         """
-        pipe = self.redis.pipeline(transaction=False)
-        for op, args, now in ops:
-            self._script(keys=[], args=self._argv(op, args, self.clock() if now is None else now),
-                         client=pipe)
-        out: list[Any] = []
-        for raw in pipe.execute(raise_on_error=False):
-            out.append(_translate(raw) if isinstance(raw, redis.ResponseError) else json.loads(raw))
-        return out
+        replies = self._wire.calls([self._argv(op, args, self.clock() if now is None else now)
+                                    for op, args, now in ops])
+        return [_translate(r) if isinstance(r, redis.ResponseError) else orjson.loads(r)
+                for r in replies]
 
     # ------------------------------------------------------------------ rules
 
@@ -272,6 +265,8 @@ class QueueStore(CallbackOps):
     def complete(self, agent_id: str, call_id: str, wrap_up_s: float | None = None,
                  now: float | None = None) -> Assignment | None:
         """The call ended; the agent wraps up (queue rule unless ``wrap_up_s``)."""
+        if wrap_up_s is not None and not math.isfinite(wrap_up_s):
+            raise errors.QueueError(f"wrap_up_s must be a finite number of seconds, got {wrap_up_s!r}")
         out = self._run("complete", {"agent": agent_id, "call": call_id,
                                      "wrap_up_s": wrap_up_s}, now)
         return _assignment(out.get("assignment"))

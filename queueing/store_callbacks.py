@@ -2,7 +2,7 @@
 
 A callback keeps its caller's place: it waits in line as ``callback_pending``; at the
 front an agent is reserved, then the customer is rung (``queueing.callbacks.dial``).
-Each method is one run of the router script (``lua/callbacks.lua``), so it is atomic
+Each method is one call of the router (``lua/callbacks.lua``), so it is atomic
 with every other routing decision. Results of a callback leg name the reservation and
 the leg they belong to: a late result of an earlier leg changes nothing.
 """

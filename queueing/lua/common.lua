@@ -1,36 +1,90 @@
--- Shared helpers of the router script (prepended to router.lua and callbacks.lua by
--- queueing/store.py).
+-- Shared helpers of the router (prepended to router.lua and callbacks.lua by
+-- queueing/store.py, which loads the whole as a Redis function library, or as a script
+-- where Redis has no functions). Nothing here runs at load time but definitions: each
+-- call starts with begin(), which sets the call's arguments below.
 -- The rules they apply are specified in queueing/routing.py; keep both in step.
--- Keys are derived from the prefix P (standalone Redis; the script is not cluster-safe).
+-- Keys are derived from the prefix P (standalone Redis; the router is not cluster-safe).
 
-local P = ARGV[1]
-local OP = ARGV[2]
-local NOW = tonumber(ARGV[3])
-local A = cjson.decode(ARGV[4])
-local CB_OK = ARGV[5] == "1"
+-- this call's arguments: prefix, operation, time, JSON arguments, callbacks-open flag
+local P, OP, NOW, A, CB_OK
+local NULL  -- cjson.null (cjson is reachable only while a call runs)
 -- seconds a callback's agent stays reserved when the store passes no cb_hold (the ring
 -- timeout plus a margin: queueing.model.CALLBACK_RING_TIMEOUT_S + CALLBACK_MARGIN_S)
 local CB_HOLD = 40
-local NULL = cjson.null
 local FRONT_BONUS = 100
 local SKILL_SCALE = 1e11
 local CHUNK = 64
 
-local function k(...) return P .. table.concat({...}, "") end
+local function k(a, b, c, d)  -- the key P .. a .. b .. c .. d (up to four parts)
+  if b == nil then return P .. a end
+  if c == nil then return P .. a .. b end
+  if d == nil then return P .. a .. b .. c end
+  return P .. a .. b .. c .. d
+end
 local function fail(code, msg) return redis.error_reply(code .. ": " .. msg) end
 local function num(v, d) if v == nil or v == false or v == NULL then return d end return tonumber(v) end
 
+-- a queue's rules, read and decoded once per call (begin() empties the cache)
 local RULES = {}
-local function rules(queue)
-  local r = RULES[queue]
+
+-- Every call starts here: its arguments (ARGV, or a function's args).
+local function begin(argv)
+  P, OP, NOW = argv[1], argv[2], tonumber(argv[3])
+  A, CB_OK, NULL = cjson.decode(argv[4]), argv[5] == "1", cjson.null
+  RULES = {}
+end
+
+-- Memos of pure functions of a string (decoded JSON, parsed line ids), read-only once
+-- made. Loaded as a function library, the router keeps them from call to call (the text
+-- is still read from Redis on every call, so a change applies at once); as a script,
+-- they last one call. Each is emptied when it reaches MEMO_MAX entries.
+local MEMO_MAX = 4096
+local function memo()
+  local m = {entries = {}, n = 0}
+  function m.put(key, value)
+    if m.n >= MEMO_MAX then m.entries, m.n = {}, 0 end
+    m.entries[key], m.n = value, m.n + 1
+    return value
+  end
+  return m
+end
+local DECODED, METAS, PARTS, SKILLS = memo(), memo(), memo(), memo()
+
+-- a line's metadata {q, p, s, f, b}: written once, when the line is first used, and
+-- all of it spelt in the line id (queue|skill=level,...#[f]priority), so a memo by id
+-- holds whatever Redis it came from
+local function meta(lid)
+  return METAS.entries[lid] or METAS.put(lid, cjson.decode(redis.call("HGET", k("linemeta"), lid)))
+end
+
+-- an agent's skills {skill = level} from their JSON text
+local function skills_of(raw)
+  return SKILLS.entries[raw] or SKILLS.put(raw, cjson.decode(raw))
+end
+
+local function decode_rules(raw)
+  local r = raw and DECODED.entries[raw]
   if r then return r end
-  local raw = redis.call("HGET", k("rules"), queue)
-  if not raw then raw = redis.call("HGET", k("rules"), "*") end
   if raw then r = cjson.decode(raw) else
     r = {reservation_timeout_s = 20, wrap_up_s = 30, service_level_s = 20, steps = {},
          agent_order = "most_skilled", head_start_s = {}, callback_max_attempts = 3,
          callback_retry_s = 120, resume_window_s = 300, offer_callback_after_s = 120}
   end
+  -- the most aging can raise a call's priority: bounds a line's best rank unread
+  local most = 0
+  for _, st in ipairs(r.steps) do
+    if (st.raise_priority or 0) > 0 then most = most + st.raise_priority end
+  end
+  r.max_boost = most
+  if raw then DECODED.put(raw, r) end
+  return r
+end
+
+local function rules(queue)
+  local r = RULES[queue]
+  if r then return r end
+  local both = redis.call("HMGET", k("rules"), queue, "*")
+  r = decode_rules(both[1] or both[2] or nil)
   RULES[queue] = r
   return r
 end
@@ -63,7 +117,7 @@ local AFIELDS = {"skills", "capacity", "queues", "state", "load", "calls", "idle
 local function load_agent(aid)
   local v = redis.call("HMGET", k("agent:", aid), unpack(AFIELDS))
   if not v[1] then return nil end
-  local ag = {id = aid, skills = cjson.decode(v[1]), capacity = tonumber(v[2]),
+  local ag = {id = aid, skills = skills_of(v[1]), capacity = tonumber(v[2]),
               queues = {}, nqueues = 0, state = v[4], load = tonumber(v[5] or "0"),
               calls = cjson.decode(v[6] or "[]"), idle = num(v[7], 0)}
   for _, q in ipairs(cjson.decode(v[3] or "[]")) do ag.queues[q] = true; ag.nqueues = ag.nqueues + 1 end
@@ -82,29 +136,37 @@ local function add_free(ag)
   for s, l in pairs(ag.skills) do redis.call("ZADD", k("free:", s), -l * SKILL_SCALE + ag.idle, ag.id) end
 end
 
+-- (an agent is in the free set exactly when it is in the per-skill ones: one ZREM says)
 local function rem_free(ag)
-  redis.call("ZREM", k("free"), ag.id)
+  if redis.call("ZREM", k("free"), ag.id) == 0 then return end
   for s, _ in pairs(ag.skills) do redis.call("ZREM", k("free:", s), ag.id) end
 end
 
-local function set_agent_state(ag, state, reason)
+-- ...: more fields of the agent's hash to write in the same HSET
+local function set_agent_state(ag, state, reason, ...)
   ag.state = state
-  redis.call("HSET", k("agent:", ag.id), "state", state, "reason", reason or "", "state_since", NOW)
+  redis.call("HSET", k("agent:", ag.id), "state", state, "reason", reason or "", "state_since", NOW, ...)
   event("agent", {agent = ag.id, state = state, reason = reason or ""})
 end
 
-local function save_load(ag)
-  redis.call("HSET", k("agent:", ag.id), "load", ag.load, "calls", cjson.encode(ag.calls))
+-- the agent's hash fields of its calls ("[]" when none: cjson writes {} for an empty table)
+local function load_fields(ag)
+  return "load", ag.load, "calls", #ag.calls == 0 and "[]" or cjson.encode(ag.calls)
 end
 
-local function drop_call(ag, cid)
+-- take call cid off agent ag in memory only (false: ag did not have it); see drop_call
+local function unassign(ag, cid)
   local kept = {}
   for _, c in ipairs(ag.calls) do if c ~= cid then kept[#kept + 1] = c end end
   if #kept == #ag.calls then return false end
   ag.calls = kept
   ag.load = #kept
-  if #kept == 0 then redis.call("HSET", k("agent:", ag.id), "calls", "[]", "load", 0)
-  else save_load(ag) end
+  return true
+end
+
+local function drop_call(ag, cid)
+  if not unassign(ag, cid) then return false end
+  redis.call("HSET", k("agent:", ag.id), load_fields(ag))
   return true
 end
 
@@ -187,10 +249,13 @@ local function eligible(ag, m, sc)
   return m.p + boost + (m.f and FRONT_BONUS or 0)
 end
 
-local function line_parts(lid)
-  local q = string.match(lid, "^([^|]*)|")
-  local f, p = string.match(lid, "#(f?)(%d+)$")
-  return q, tonumber(p), f == "f"
+local function line_parts(lid)  -- queue, priority, front flag of a line id
+  local t = PARTS.entries[lid]
+  if not t then
+    local q, f, p = string.match(lid, "^([^|]*)|.*#(f?)(%d+)$")
+    t = PARTS.put(lid, {q, tonumber(p), f == "f"})
+  end
+  return t[1], t[2], t[3]
 end
 
 -- first routable member of a line: callback_pending ones only while callbacks are open
@@ -210,31 +275,38 @@ local function head(lid)
 end
 
 -- The best waiting call agent ag can take: call id, line id (or nil).
+-- Lines are read best bound first (priority + front bonus + every aging raise, known
+-- from the line id and rules without reading Redis); once a call ranks above a line's
+-- bound, neither that line nor any after it can win, so they are never read.
 local function find_call(ag)
-  local best, best_line, bp, bs
-  local function consider(cid, sc, p, lid)
-    if p and (best == nil or p > bp or (p == bp and (sc < bs or (sc == bs and cid < best)))) then
-      best, best_line, bp, bs = cid, lid, p, sc
-    end
-  end
-  for _, lid in ipairs(redis.call("SINTER", k("acand1:", ag.id), k("lines"))) do
-    local cid, sc = head(lid)
-    if cid then
+  local cand = {}
+  local function gather(set, sure)
+    for _, lid in ipairs(redis.call("SINTER", k(set, ag.id), k("lines"))) do
       local q, p, f = line_parts(lid)
       local r = rules(q)
-      local boost = 0
-      if #r.steps > 0 then local _; _, boost = aging(r, NOW - sc) end
-      consider(cid, sc, p + boost + (f and FRONT_BONUS or 0), lid)
+      local base = p + (f and FRONT_BONUS or 0)
+      cand[#cand + 1] = {lid, sure, base, base + r.max_boost, r}
     end
   end
-  local maybe = redis.call("SINTER", k("acand0:", ag.id), k("lines"))
-  for i = 1, #maybe, CHUNK do
-    local part = {}
-    for j = i, math.min(i + CHUNK - 1, #maybe) do part[#part + 1] = maybe[j] end
-    local metas = redis.call("HMGET", k("linemeta"), unpack(part))
-    for j, lid in ipairs(part) do
-      local cid, sc = head(lid)
-      if cid then consider(cid, sc, eligible(ag, cjson.decode(metas[j]), sc), lid) end
+  gather("acand1:", true)
+  gather("acand0:", false)
+  table.sort(cand, function(x, y) return x[4] > y[4] end)
+  local best, best_line, bp, bs
+  for _, x in ipairs(cand) do
+    if best ~= nil and x[4] < bp then break end
+    local lid = x[1]
+    local cid, sc = head(lid)
+    if cid then
+      local p
+      if x[2] then
+        p = x[3]
+        if #x[5].steps > 0 then local _, boost = aging(x[5], NOW - sc); p = p + boost end
+      else
+        p = eligible(ag, meta(lid), sc)
+      end
+      if p and (best == nil or p > bp or (p == bp and (sc < bs or (sc == bs and cid < best)))) then
+        best, best_line, bp, bs = cid, lid, p, sc
+      end
     end
   end
   return best, best_line

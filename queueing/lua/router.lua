@@ -1,9 +1,8 @@
--- The router: every state change of calls and agents, one atomic script per decision.
--- ARGV: prefix, op, now, JSON arguments, callbacks-open flag. Returns JSON.
+-- The router: every state change of calls and agents, one atomic Redis call per decision.
+-- Arguments: prefix, op, now, JSON arguments, callbacks-open flag. Returns JSON.
 -- (common.lua is prepended: P, OP, NOW, A, helpers.)
 
 local function reserve(cid, lid, ag)
-  unline(cid, lid)
   local c = redis.call("HMGET", k("call:", cid), "queue", "cb")
   local r = rules(c[1])
   local rid = tostring(redis.call("INCR", k("seq")))
@@ -11,14 +10,21 @@ local function reserve(cid, lid, ag)
   -- a callback's agent waits while we ring the customer: never less than that ringing
   if c[2] and c[2] ~= "" then hold = math.max(hold, num(A.cb_hold, CB_HOLD)) end
   local deadline = NOW + hold
-  redis.call("HSET", k("call:", cid), "status", "reserved", "agent", ag.id, "res_id", rid,
-    "res_deadline", deadline, "reserved_at", NOW, "cb_leg", "")
+  local fields = {"status", "reserved", "agent", ag.id, "res_id", rid,
+    "res_deadline", deadline, "reserved_at", NOW, "cb_leg", ""}
+  if lid and lid ~= "" then  -- out of its line (as unline does, in the same HSET)
+    redis.call("ZREM", k("line:", lid), cid)
+    if redis.call("ZCARD", k("line:", lid)) == 0 then redis.call("SREM", k("lines"), lid) end
+    -- only a callback can be in cbp (a call's cb is never cleared)
+    if c[2] and c[2] ~= "" then redis.call("SREM", k("cbp"), cid) end
+    fields[#fields + 1] = "line"; fields[#fields + 1] = ""
+  end
+  redis.call("HSET", k("call:", cid), unpack(fields))
   redis.call("ZADD", k("res"), deadline, cid)
   ag.calls[#ag.calls + 1] = cid
   ag.load = ag.load + 1
-  save_load(ag)
   if ag.load >= ag.capacity then rem_free(ag) end
-  set_agent_state(ag, "reserved")
+  set_agent_state(ag, "reserved", nil, load_fields(ag))
   event("reserved", {call = cid, agent = ag.id, queue = c[1]})
   local cb = NULL
   if c[2] and c[2] ~= "" then cb = c[2] end
@@ -45,8 +51,7 @@ end
 local function become_available(ag)
   redis.call("ZREM", k("wrap"), ag.id)
   ag.idle = NOW
-  redis.call("HSET", k("agent:", ag.id), "idle_since", NOW, "wrap_until", "")
-  set_agent_state(ag, ag.load > 0 and "busy" or "available")
+  set_agent_state(ag, ag.load > 0 and "busy" or "available", nil, "idle_since", NOW, "wrap_until", "")
   return route_agent(ag)
 end
 
@@ -147,24 +152,26 @@ local function answered(c, ag)
   event("bridged", {call = c.id, agent = c.agent, queue = c.queue})
 end
 
+-- (the call is out of res: answered() took it out when it was bridged)
 local function complete(c, ag, wrap)
-  redis.call("ZREM", k("res"), c.id)
   local talk = NOW - num(c.answered_at, NOW)
   finish(c.id, "completed")
   stat(c.queue, "completed", 1)
   stat(c.queue, "handle_sum", talk)
   event("completed", {call = c.id, agent = c.agent, queue = c.queue})
-  if not ag or not drop_call(ag, c.id) then return nil end
+  if not ag or not unassign(ag, c.id) then return nil end
+  if ag.load == 0 and ag.state ~= "paused" and ag.state ~= "offline" then
+    if wrap == nil or wrap < 0 then wrap = rules(c.queue).wrap_up_s end
+    if wrap > 0 then  -- its calls' fields and the wrap-up in one write
+      rem_free(ag)
+      redis.call("ZADD", k("wrap"), NOW + wrap, ag.id)
+      set_agent_state(ag, "wrap_up", nil, "wrap_until", NOW + wrap, load_fields(ag))
+      return nil
+    end
+  end
+  redis.call("HSET", k("agent:", ag.id), load_fields(ag))
   if ag.state == "paused" or ag.state == "offline" then return nil end
   if ag.load > 0 then set_agent_state(ag, "busy"); return route_agent(ag) end
-  if wrap == nil or wrap < 0 then wrap = rules(c.queue).wrap_up_s end
-  if wrap > 0 then
-    rem_free(ag)
-    redis.call("ZADD", k("wrap"), NOW + wrap, ag.id)
-    redis.call("HSET", k("agent:", ag.id), "wrap_until", NOW + wrap)
-    set_agent_state(ag, "wrap_up")
-    return nil
-  end
   return become_available(ag)
 end
 
@@ -211,15 +218,21 @@ local function new_call(cb)
     end
   end
   local score = entered - (tonumber(r.head_start_s[tostring(prio)]) or 0)
+  local status = cb == "" and "waiting" or "callback_pending"
+  local needs = cjson.encode(A.needs)
+  local from = resumed == NULL and "" or resumed
   redis.call("HSET", k("call:", A.id), "queue", A.queue, "bucket", A.bucket,
-    "needs", cjson.encode(A.needs), "prio", prio, "entered_at", entered, "score", score,
-    "caller", A.caller, "status", cb == "" and "waiting" or "callback_pending", "cb", cb,
-    "cb_attempts", 0, "created_at", NOW, "resumed_from", resumed == NULL and "" or resumed)
+    "needs", needs, "prio", prio, "entered_at", entered, "score", score,
+    "caller", A.caller, "status", status, "cb", cb,
+    "cb_attempts", 0, "created_at", NOW, "resumed_from", from)
   redis.call("SADD", k("active"), A.id)
   if resumed == NULL then stat(A.queue, "offered", 1) end
   event("enqueued", {call = A.id, queue = A.queue})
   if cb ~= "" then event("callback", {call = A.id, queue = A.queue}) end
-  local c = load_call(A.id)
+  -- the call as load_call would read it back (Redis stores numbers as %.17g: exact)
+  local c = {id = A.id, queue = A.queue, bucket = A.bucket, needs = cjson.decode(needs),
+             prio = tonumber(prio), entered_at = tonumber(entered), score = tonumber(score),
+             caller = A.caller, status = status, cb = cb, cb_attempts = "0", resumed_from = from}
   local asg = route_call(c, nil)
   if not asg then insert(c, false) end
   return c, asg, resumed
@@ -227,174 +240,178 @@ end
 
 -- ---------------------------------------------------------------- operations
 
-if OP == "enqueue" then
-  local prev = redis.call("HGET", k("call:", A.id), "status")
-  if prev then return result({status = prev, existing = true}) end
-  local _, asg, resumed = new_call("")
-  return result({status = asg and "reserved" or "waiting", assignment = asg or NULL,
-                 resumed_from = resumed})
+-- The operation OP, or nil when it is not one of these (callbacks.lua has the rest).
+local function router_ops()
+  if OP == "enqueue" then
+    local prev = redis.call("HGET", k("call:", A.id), "status")
+    if prev then return result({status = prev, existing = true}) end
+    local _, asg, resumed = new_call("")
+    return result({status = asg and "reserved" or "waiting", assignment = asg or NULL,
+                   resumed_from = resumed})
 
-elseif OP == "upsert_agent" then
-  local key = k("agent:", A.agent)
-  local old = load_agent(A.agent)
-  if old then rem_free(old) else
-    redis.call("HSET", key, "state", "offline", "load", 0, "calls", "[]", "idle_since", NOW,
-      "state_since", NOW, "reason", "")
-    redis.call("SADD", k("agents"), A.agent)
-  end
-  redis.call("HSET", key, "skills", cjson.encode(A.skills), "capacity", A.capacity,
-    "queues", cjson.encode(A.queues))
-  local ag = load_agent(A.agent)
-  index_agent(ag)
-  local asg = nil
-  if taking(ag) then asg = route_agent(ag) end
-  return result({assignment = asg or NULL})
-
-elseif OP == "set_state" then
-  local ag, err = must_agent(A.agent)
-  if not ag then return err end
-  if A.state == "available" then
+  elseif OP == "upsert_agent" then
+    local key = k("agent:", A.agent)
+    local old = load_agent(A.agent)
+    if old then rem_free(old) else
+      redis.call("HSET", key, "state", "offline", "load", 0, "calls", "[]", "idle_since", NOW,
+        "state_since", NOW, "reason", "")
+      redis.call("SADD", k("agents"), A.agent)
+    end
+    redis.call("HSET", key, "skills", cjson.encode(A.skills), "capacity", A.capacity,
+      "queues", cjson.encode(A.queues))
+    local ag = load_agent(A.agent)
+    index_agent(ag)
     local asg = nil
-    if ag.state == "offline" or ag.state == "paused" or ag.state == "wrap_up" then
-      asg = become_available(ag)
-    elseif taking(ag) then asg = route_agent(ag) end
+    if taking(ag) then asg = route_agent(ag) end
     return result({assignment = asg or NULL})
-  end
-  if ag.load > 0 then
-    return fail("invalid_transition", "agent " .. ag.id .. " has " .. ag.load ..
-      " call(s); complete them before going " .. A.state)
-  end
-  rem_free(ag)
-  redis.call("ZREM", k("wrap"), ag.id)
-  set_agent_state(ag, A.state, A.reason)
-  return result({assignment = NULL})
 
-elseif OP == "end_wrap" then
-  local ag, err = must_agent(A.agent)
-  if not ag then return err end
-  if ag.state ~= "wrap_up" then return result({assignment = NULL}) end
-  return result({assignment = become_available(ag) or NULL})
+  elseif OP == "set_state" then
+    local ag, err = must_agent(A.agent)
+    if not ag then return err end
+    if A.state == "available" then
+      local asg = nil
+      if ag.state == "offline" or ag.state == "paused" or ag.state == "wrap_up" then
+        asg = become_available(ag)
+      elseif taking(ag) then asg = route_agent(ag) end
+      return result({assignment = asg or NULL})
+    end
+    if ag.load > 0 then
+      return fail("invalid_transition", "agent " .. ag.id .. " has " .. ag.load ..
+        " call(s); complete them before going " .. A.state)
+    end
+    rem_free(ag)
+    redis.call("ZREM", k("wrap"), ag.id)
+    set_agent_state(ag, A.state, A.reason)
+    return result({assignment = NULL})
 
-elseif OP == "accept" or OP == "decline" then
-  local c, err = must_call(A.call)
-  if not c then return err end
-  local ag, err2 = must_agent(A.agent)
-  if not ag then return err2 end
-  if OP == "accept" and c.status == "bridged" and c.agent == ag.id then return result({status = "bridged"}) end
-  local bad = holding(c, ag.id)
-  if bad then return bad end
-  if c.status ~= "reserved" then
-    return fail("invalid_transition", "call " .. c.id .. " is " .. c.status .. ", not ringing")
-  end
-  -- a callback is bridged when the customer answers our call, not when the agent accepts
-  if OP == "accept" and c.cb ~= "" then return result({status = "reserved"}) end
-  if OP == "accept" then answered(c, ag); return result({status = "bridged"}) end
-  return result({status = "requeued", assignment = requeue(c, ag, "declined") or NULL})
+  elseif OP == "end_wrap" then
+    local ag, err = must_agent(A.agent)
+    if not ag then return err end
+    if ag.state ~= "wrap_up" then return result({assignment = NULL}) end
+    return result({assignment = become_available(ag) or NULL})
 
-elseif OP == "bounce" then
-  -- Accepted, but the agent's phone never answered the bridge: the answer did not happen.
-  -- The caller goes back to the head of the line and the agent is paused (no-answer).
-  local c, err = must_call(A.call)
-  if not c then return err end
-  if c.status ~= "bridged" then return result({status = c.status, assignment = NULL}) end
-  local wait = num(c.answered_at, NOW) - c.entered_at
-  stat(c.queue, "answered", -1)
-  stat(c.queue, "answer_wait_sum", -wait)
-  if wait <= rules(c.queue).service_level_s then stat(c.queue, "answered_in_sl", -1) end
-  redis.call("HDEL", k("call:", c.id), "answered_at")
-  local ag = nil
-  if c.agent and c.agent ~= "" then ag = load_agent(c.agent) end
-  return result({status = "requeued", assignment = requeue(c, ag, "no_answer") or NULL})
+  elseif OP == "accept" or OP == "decline" then
+    local c, err = must_call(A.call)
+    if not c then return err end
+    local ag, err2 = must_agent(A.agent)
+    if not ag then return err2 end
+    if OP == "accept" and c.status == "bridged" and c.agent == ag.id then return result({status = "bridged"}) end
+    local bad = holding(c, ag.id)
+    if bad then return bad end
+    if c.status ~= "reserved" then
+      return fail("invalid_transition", "call " .. c.id .. " is " .. c.status .. ", not ringing")
+    end
+    -- a callback is bridged when the customer answers our call, not when the agent accepts
+    if OP == "accept" and c.cb ~= "" then return result({status = "reserved"}) end
+    if OP == "accept" then answered(c, ag); return result({status = "bridged"}) end
+    return result({status = "requeued", assignment = requeue(c, ag, "declined") or NULL})
 
-elseif OP == "expire" then
-  local c = load_call(A.call)
-  if not c or c.status ~= "reserved" or (A.res and A.res ~= c.res_id)
-      or NOW < tonumber(c.res_deadline) then
-    return result({expired = false})
-  end
-  if c.cb ~= "" then
-    local _, asg = cb_fail(c, "expired")
-    return result({expired = true, assignment = asg or NULL})
-  end
-  local ag = load_agent(c.agent)
-  return result({expired = true, assignment = requeue(c, ag, "no_answer") or NULL})
+  elseif OP == "bounce" then
+    -- Accepted, but the agent's phone never answered the bridge: the answer did not happen.
+    -- The caller goes back to the head of the line and the agent is paused (no-answer).
+    local c, err = must_call(A.call)
+    if not c then return err end
+    if c.status ~= "bridged" then return result({status = c.status, assignment = NULL}) end
+    local wait = num(c.answered_at, NOW) - c.entered_at
+    stat(c.queue, "answered", -1)
+    stat(c.queue, "answer_wait_sum", -wait)
+    if wait <= rules(c.queue).service_level_s then stat(c.queue, "answered_in_sl", -1) end
+    redis.call("HDEL", k("call:", c.id), "answered_at")
+    local ag = nil
+    if c.agent and c.agent ~= "" then ag = load_agent(c.agent) end
+    return result({status = "requeued", assignment = requeue(c, ag, "no_answer") or NULL})
 
-elseif OP == "complete" then
-  local c, err = must_call(A.call)
-  if not c then return err end
-  if c.status == "completed" then return result({status = "completed", assignment = NULL}) end
-  local bad = holding(c, A.agent)
-  if bad then return bad end
-  if c.status ~= "bridged" and c.status ~= "reserved" then
-    return fail("invalid_transition", "call " .. c.id .. " is " .. c.status)
-  end
-  if c.status == "reserved" then answered(c, nil) end
-  local asg = complete(c, load_agent(A.agent), A.wrap_up_s)
-  return result({status = "completed", assignment = asg or NULL})
+  elseif OP == "expire" then
+    local c = load_call(A.call)
+    if not c or c.status ~= "reserved" or (A.res and A.res ~= c.res_id)
+        or NOW < tonumber(c.res_deadline) then
+      return result({expired = false})
+    end
+    if c.cb ~= "" then
+      local _, asg = cb_fail(c, "expired")
+      return result({expired = true, assignment = asg or NULL})
+    end
+    local ag = load_agent(c.agent)
+    return result({expired = true, assignment = requeue(c, ag, "no_answer") or NULL})
 
-elseif OP == "abandon" or OP == "end_call" then
-  local c, err = must_call(A.call)
-  if not c then return err end
-  local asg = nil
-  if c.cb ~= "" then
-    -- a callback: the caller hung up on purpose, the place is kept; its own leg's status
-    -- (callback_result) or the agent ends it, never the status of the original call
-    asg = nil
-  elseif c.status == "waiting" or c.status == "reserved" then
-    asg = abandon(c, A.reason or "hangup")
-  elseif OP == "end_call" and c.status == "bridged" then
-    asg = complete(c, c.agent ~= "" and load_agent(c.agent), nil)
-  end
-  return result({status = redis.call("HGET", k("call:", c.id), "status"), assignment = asg or NULL})
+  elseif OP == "complete" then
+    local c, err = must_call(A.call)
+    if not c then return err end
+    if c.status == "completed" then return result({status = "completed", assignment = NULL}) end
+    local bad = holding(c, A.agent)
+    if bad then return bad end
+    if c.status ~= "bridged" and c.status ~= "reserved" then
+      return fail("invalid_transition", "call " .. c.id .. " is " .. c.status)
+    end
+    if c.status == "reserved" then answered(c, nil) end
+    local asg = complete(c, load_agent(A.agent), A.wrap_up_s)
+    return result({status = "completed", assignment = asg or NULL})
 
-elseif OP == "tick" then
-  local out = {}
-  local limit = A.limit or 1000
-  local function add(a) if a then out[#out + 1] = a end end
-  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("res"), "-inf", NOW, "LIMIT", 0, limit)) do
-    local c = load_call(cid)
-    if c and c.status == "reserved" and c.cb ~= "" then local _, a = cb_fail(c, "expired"); add(a)
-    elseif c and c.status == "reserved" then add(requeue(c, load_agent(c.agent), "no_answer"))
-    else redis.call("ZREM", k("res"), cid) end
-  end
-  for _, aid in ipairs(redis.call("ZRANGEBYSCORE", k("wrap"), "-inf", NOW, "LIMIT", 0, limit)) do
-    local ag = load_agent(aid)
-    if ag and ag.state == "wrap_up" then add(become_available(ag)) else redis.call("ZREM", k("wrap"), aid) end
-  end
-  for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("cbretry"), "-inf", NOW, "LIMIT", 0, limit)) do
-    redis.call("ZREM", k("cbretry"), cid)
-    local c = load_call(cid)
-    if c and c.status == "callback_pending" then insert(c, true); add(route_call(c, line_of(c, true))) end
-  end
-  if redis.call("SCARD", k("lines")) > 0 then
-    for _, aid in ipairs(redis.call("ZRANGE", k("free"), 0, limit - 1)) do
+  elseif OP == "abandon" or OP == "end_call" then
+    local c, err = must_call(A.call)
+    if not c then return err end
+    local asg = nil
+    if c.cb ~= "" then
+      -- a callback: the caller hung up on purpose, the place is kept; its own leg's status
+      -- (callback_result) or the agent ends it, never the status of the original call
+      asg = nil
+    elseif c.status == "waiting" or c.status == "reserved" then
+      asg = abandon(c, A.reason or "hangup")
+    elseif OP == "end_call" and c.status == "bridged" then
+      asg = complete(c, c.agent ~= "" and load_agent(c.agent), nil)
+    end
+    return result({status = redis.call("HGET", k("call:", c.id), "status"), assignment = asg or NULL})
+
+  elseif OP == "tick" then
+    local out = {}
+    local limit = A.limit or 1000
+    local function add(a) if a then out[#out + 1] = a end end
+    for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("res"), "-inf", NOW, "LIMIT", 0, limit)) do
+      local c = load_call(cid)
+      if c and c.status == "reserved" and c.cb ~= "" then local _, a = cb_fail(c, "expired"); add(a)
+      elseif c and c.status == "reserved" then add(requeue(c, load_agent(c.agent), "no_answer"))
+      else redis.call("ZREM", k("res"), cid) end
+    end
+    for _, aid in ipairs(redis.call("ZRANGEBYSCORE", k("wrap"), "-inf", NOW, "LIMIT", 0, limit)) do
       local ag = load_agent(aid)
-      if ag then add(route_agent(ag)) end
+      if ag and ag.state == "wrap_up" then add(become_available(ag)) else redis.call("ZREM", k("wrap"), aid) end
     end
-  end
-  return result({assignments = out})
+    for _, cid in ipairs(redis.call("ZRANGEBYSCORE", k("cbretry"), "-inf", NOW, "LIMIT", 0, limit)) do
+      redis.call("ZREM", k("cbretry"), cid)
+      local c = load_call(cid)
+      if c and c.status == "callback_pending" then insert(c, true); add(route_call(c, line_of(c, true))) end
+    end
+    if redis.call("SCARD", k("lines")) > 0 then
+      for _, aid in ipairs(redis.call("ZRANGE", k("free"), 0, limit - 1)) do
+        local ag = load_agent(aid)
+        if ag then add(route_agent(ag)) end
+      end
+    end
+    return result({assignments = out})
 
-elseif OP == "position" then
-  local c, err = must_call(A.call)
-  if not c then return err end
-  local r = rules(c.queue)
-  local wait = NOW - c.score
-  local _, boost, overflow, vm = aging(r, wait)
-  local waiting, ahead = 0, 0
-  local mine = c.prio + (c.front == "1" and FRONT_BONUS or 0)
-  local lines = redis.call("SMEMBERS", k("lines"))
-  for _, lid in ipairs(lines) do
-    local m = cjson.decode(redis.call("HGET", k("linemeta"), lid))
-    if m.q == c.queue then waiting = waiting + redis.call("ZCARD", k("line:", lid)) end
-    if c.line ~= "" and m.b == c.bucket then
-      local theirs = m.p + (m.f and FRONT_BONUS or 0)
-      if theirs > mine then ahead = ahead + redis.call("ZCARD", k("line:", lid))
-      elseif lid == c.line then ahead = ahead + redis.call("ZRANK", k("line:", lid), c.id) end
+  elseif OP == "position" then
+    local c, err = must_call(A.call)
+    if not c then return err end
+    local r = rules(c.queue)
+    local wait = NOW - c.score
+    local _, boost, overflow, vm = aging(r, wait)
+    local waiting, ahead = 0, 0
+    local mine = c.prio + (c.front == "1" and FRONT_BONUS or 0)
+    local lines = redis.call("SMEMBERS", k("lines"))
+    for _, lid in ipairs(lines) do
+      local m = meta(lid)
+      if m.q == c.queue then waiting = waiting + redis.call("ZCARD", k("line:", lid)) end
+      if c.line ~= "" and m.b == c.bucket then
+        local theirs = m.p + (m.f and FRONT_BONUS or 0)
+        if theirs > mine then ahead = ahead + redis.call("ZCARD", k("line:", lid))
+        elseif lid == c.line then ahead = ahead + redis.call("ZRANK", k("line:", lid), c.id) end
+      end
     end
+    local offer_cb = r.offer_callback_after_s ~= NULL and wait >= r.offer_callback_after_s
+    return result({status = c.status, position = c.line ~= "" and ahead + 1 or 0, waiting = waiting,
+      wait_s = NOW - c.entered_at, offer_callback = offer_cb and c.status == "waiting",
+      offer_voicemail = vm, overflowed_to = overflow or NULL, priority = c.prio + boost})
   end
-  local offer_cb = r.offer_callback_after_s ~= NULL and wait >= r.offer_callback_after_s
-  return result({status = c.status, position = c.line ~= "" and ahead + 1 or 0, waiting = waiting,
-    wait_s = NOW - c.entered_at, offer_callback = offer_cb and c.status == "waiting",
-    offer_voicemail = vm, overflowed_to = overflow or NULL, priority = c.prio + boost})
 end
--- (callbacks.lua follows: the callback operations and the unknown-operation error)
+
+-- (callbacks.lua follows: callback_ops, the callback operations)
