@@ -94,7 +94,8 @@ def dial(store: QueueStore, caller: OutboundCaller, config: CallbackConfig, call
     call = store.call(call_id)
     if call is None or call.status != CallStatus.RESERVED or not call.callback_number:
         return None
-    number = store.callback_dialing(call_id, reservation_id, config.hold_s)
+    number = store.callback_dialing(call_id, reservation_id, config.hold_s,
+                                    dispatch=dispatch)
     if number is None:  # no longer this reservation
         return None
     if not store.claim(f"dial:{call_id}:{reservation_id}", ttl_s=3600):

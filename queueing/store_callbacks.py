@@ -70,12 +70,18 @@ class CallbackOps:
         return str(out["status"]), assignment_from_json(out.get("assignment"))
 
     def callback_dialing(self, call_id: str, reservation_id: str, hold_s: float,
-                         now: float | None = None) -> str | None:
+                         now: float | None = None,
+                         dispatch: Callable[[Assignment], None] | None = None) -> str | None:
         """Before ringing the customer: the number to dial if ``reservation_id`` is still
         the call's reservation (else None), its deadline pushed to at least ``hold_s``
-        from now so the agent stays reserved for the whole ringing."""
+        from now so the agent stays reserved for the whole ringing. If the line has
+        closed meanwhile, nobody is rung (None): the call keeps the head of its line, the
+        agent is freed, and a reservation that frees them into goes to ``dispatch``."""
         out = self._run("cb_dialing", {"call": call_id, "res": reservation_id,
                                        "hold": float(hold_s)}, now)
+        freed = assignment_from_json(out.get("assignment"))
+        if freed is not None and dispatch is not None:
+            dispatch(freed)
         return str(out["number"]) if out.get("ok") else None
 
     def callback_leg(self, call_id: str, reservation_id: str, leg_sid: str,

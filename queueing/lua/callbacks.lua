@@ -56,6 +56,18 @@ local function callback_ops()
     if not c or c.status ~= "reserved" or c.cb == "" or c.res_id ~= A.res then
       return result({ok = false, status = c and c.status or NULL})
     end
+    if not CB_OK then
+      -- the line closed since the reservation (a late or retried dial job): nobody is
+      -- rung; the call keeps the head of its line for the opening, the agent is freed
+      redis.call("HSET", k("call:", c.id), "status", "callback_pending", "res_id", "")
+      c.status = "callback_pending"
+      insert(c, true)
+      local asg = release(c)
+      redis.call("HSET", k("call:", c.id), "agent", "")
+      event("callback_closed", {call = c.id, queue = c.queue})
+      return result({ok = false, status = "callback_pending", closed = true,
+                     assignment = asg or NULL})
+    end
     local deadline = math.max(tonumber(c.res_deadline), NOW + num(A.hold, CB_HOLD))
     redis.call("HSET", k("call:", c.id), "res_deadline", deadline)
     redis.call("ZADD", k("res"), deadline, c.id)

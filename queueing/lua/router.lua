@@ -61,6 +61,7 @@ end
 
 -- put a reserved call back at the head of its line; pause the agent
 local function requeue(c, ag, reason)
+  local on_the_line = c.status == "bridged"  -- a callback's customer who picked up
   redis.call("ZREM", k("res"), c.id)
   local status = (c.cb and c.cb ~= "") and "callback_pending" or "waiting"
   redis.call("HSET", k("call:", c.id), "status", status, "agent", "", "res_id", "")
@@ -69,6 +70,14 @@ local function requeue(c, ag, reason)
     drop_call(ag, c.id)
     rem_free(ag)
     set_agent_state(ag, "paused", reason)
+  end
+  if status == "callback_pending" and on_the_line then
+    -- the customer is still on the line hearing that we will call back: ring again
+    -- after the queue's retry delay, first in line then (no attempt counted: not theirs)
+    redis.call("HSET", k("call:", c.id), "cb_leg", "")
+    redis.call("ZADD", k("cbretry"), NOW + rules(c.queue).callback_retry_s, c.id)
+    event("requeued", {call = c.id, reason = reason, queue = c.queue})
+    return nil
   end
   insert(c, true)
   event("requeued", {call = c.id, reason = reason, queue = c.queue})
@@ -244,7 +253,13 @@ end
 local function router_ops()
   if OP == "enqueue" then
     local prev = redis.call("HGET", k("call:", A.id), "status")
-    if prev then return result({status = prev, existing = true}) end
+    if prev == "waiting" or prev == "callback_pending" or prev == "reserved"
+        or prev == "bridged" then
+      return result({status = prev, existing = true})  -- a repeat (a Twilio retry)
+    end
+    -- a call whose earlier time in line is over (talked, then asks for an agent again;
+    -- or its queue failed and the flow tries another): a new time in line
+    if prev then redis.call("DEL", k("call:", A.id)) end
     local _, asg, resumed = new_call("")
     return result({status = asg and "reserved" or "waiting", assignment = asg or NULL,
                    resumed_from = resumed})

@@ -145,7 +145,9 @@ def test_callback_leg_agent_no_answer_keeps_the_place_and_pauses_the_agent(
                                              "CallStatus": "in-progress"})
     assert "le volveremos a llamar" in text and "<Hangup" in text
     call = store.call(CALLER)
-    assert call.status == CallStatus.CALLBACK_PENDING and call.front
+    # Still on the line: called again after the queue's retry delay, not at once
+    # (tests/queueing/test_callback_second_audit.py), and no attempt counted.
+    assert call.status == CallStatus.CALLBACK_PENDING and call.callback_attempts == 0
     ana = store.agent("ana")
     assert ana.state == AgentState.PAUSED and ana.pause_reason == "no_answer"
     again = dial_result(wired.test_client(), {"CallSid": LEG, "DialCallStatus": "no-answer",
