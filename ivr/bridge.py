@@ -256,10 +256,12 @@ class Bridge:
             return None
 
     def twiml_for(self, agent_id: str, call_sid: str, callback: bool = False) -> str:
+        """The <Dial> of a new leg to the agent (an earlier leg's pick-up is forgotten)."""
         contact = self.contact(agent_id)
         if not contact:
             raise BridgeError(f"agent {agent_id!r} has no contact: PUT /api/agents/{agent_id} "
                               'with {"contact": "+34..." | "client:name"}')
+        self.client.delete(ANSWERED + call_sid)
         return render.connect_to_agent(contact, self.language_of(call_sid), callback=callback,
                                        call_id=call_sid)
 

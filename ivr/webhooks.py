@@ -228,10 +228,12 @@ def callback_status() -> Response:
         return Response("unknown callback\n", status=400, mimetype="text/plain")
     status_value = (request.values.get("CallStatus") or "").strip().lower()
     try:
+        legs = services.components.get("bridge")
         on_status(store, call_id, status_value,
                   leg_sid=request.values.get("CallSid") or None,
                   reservation_id=request.args.get("res") or None,
-                  dispatch=services.components.get("queue_dispatch"))
+                  dispatch=services.components.get("queue_dispatch"),
+                  agent_joined=legs.agent_answered(call_id) if legs is not None else None)
     except Exception:
         log.exception("callback status for %s not applied", call_id)
     return Response(status=204)

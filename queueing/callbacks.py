@@ -143,15 +143,25 @@ def _placed_anyway(caller: OutboundCaller, exc: Exception, number: str,
 
 def on_status(store: QueueStore, call_id: str, twilio_status: str,
               now: float | None = None, *, leg_sid: str | None = None,
-              reservation_id: str | None = None, dispatch: Dispatch | None = None) -> str:
+              reservation_id: str | None = None, dispatch: Dispatch | None = None,
+              agent_joined: bool | None = None) -> str:
     """Apply Twilio's status for the callback leg; returns the call's status afterwards.
 
     ``leg_sid`` (the status request's ``CallSid``) and ``reservation_id`` (the ``res``
     of the status URL) tie the status to one leg: a status of an earlier leg, a repeat,
     or a no-answer for a call already bridged changes nothing. A reservation the change
-    produces (the freed agent's next call) goes to ``dispatch``.
+    produces (the freed agent's next call) goes to ``dispatch``. ``agent_joined`` False
+    with a final "completed": the customer hung up before the agent picked up (during
+    the greeting, or while the agent's phone rang): an attempt that did not reach them,
+    not a call served.
     """
     status = (twilio_status or "").strip().lower()
+    if status in ENDED and agent_joined is False:
+        after, nxt = store.callback_result(
+            call_id, answered=False, now=now, reservation_id=reservation_id,
+            leg_sid=leg_sid, why="customer_left")
+        _send(dispatch, nxt)
+        return after
     if status in ANSWERED or status in UNANSWERED or status in ENDED:
         after, nxt = store.callback_result(
             call_id, answered=status not in UNANSWERED, now=now, reservation_id=reservation_id,

@@ -101,8 +101,9 @@ local function callback_ops()
       answered(c, ag)
       return result({status = "bridged", changed = true})
     end
-    if c.status == "bridged" then
-      -- the customer is talking to the agent: a late no-answer never undoes that
+    if c.status == "bridged" and A.why ~= "customer_left" then
+      -- the customer is talking to the agent: a late no-answer never undoes that (they
+      -- left before the agent picked up: "customer_left", an attempt that did not reach)
       return result({status = "bridged", changed = false})
     end
     local status, asg = cb_fail(c, A.why or "no-answer")

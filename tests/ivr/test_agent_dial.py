@@ -232,3 +232,39 @@ def test_the_agent_picking_up_is_noted_and_the_call_then_completes(
     store = _store(wired)
     assert store.call(CALLER).status == CallStatus.COMPLETED
     assert store.abandons() == []
+
+
+def _callback_answered(wired: Flask) -> tuple[FlaskClient, str]:
+    """A callback: the customer picks up our call, and hears the agent being rung."""
+    _reserve_for_ana(wired, callback="+34699000555")
+    store = _store(wired)
+    res = wired.extensions["centralita"].components["queue"].redis.hget(
+        f"q:call:{CALLER}", "res_id")
+    client = wired.test_client()
+    status = {"CallSid": LEG, "CallStatus": "in-progress"}
+    _signed(client, f"/voice/callback-status?call={CALLER}&res={res}", status)
+    assert store.call(CALLER).status == CallStatus.BRIDGED
+    greeting = _signed(client, f"/voice/callback?call={CALLER}", status)
+    assert "<Dial" in greeting.get_data(as_text=True)
+    return client, str(res)
+
+
+def test_a_callback_customer_who_leaves_before_the_agent_picks_up_is_not_served(
+        wired: Flask) -> None:
+    client, res = _callback_answered(wired)
+    _signed(client, f"/voice/callback-status?call={CALLER}&res={res}",
+            {"CallSid": LEG, "CallStatus": "completed"})
+    store = _store(wired)
+    call = store.call(CALLER)
+    assert call.status == CallStatus.CALLBACK_PENDING  # an attempt that did not reach them
+    assert call.callback_attempts == 1
+    assert store.agent("ana").state == AgentState.AVAILABLE  # freed: nobody failed
+
+
+def test_a_callback_the_agent_picked_up_completes_when_the_leg_ends(wired: Flask) -> None:
+    client, res = _callback_answered(wired)
+    _signed(client, f"/voice/agent-answered?call={CALLER}",
+            {"CallSid": "CA" + "e" * 32, "ParentCallSid": LEG, "CallStatus": "in-progress"})
+    _signed(client, f"/voice/callback-status?call={CALLER}&res={res}",
+            {"CallSid": LEG, "CallStatus": "completed"})
+    assert _store(wired).call(CALLER).status == CallStatus.COMPLETED

@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 from ivr.embedded import EmbeddedRedis
 from ivr.settings import Settings
 from ivr.twilio_rest import TwilioRestError
-from ivr.worker import RECONCILE_EVERY_S, Ticker, reconcile_with_twilio, router_store
+from ivr.worker import Ticker, reconcile_with_twilio, router_store
 from queueing.model import AgentState, CallStatus
 from tests.fakes import FakeTwilioCloud
 from tests.ivr.conftest import AUTH_TOKEN, BASE
