@@ -29,6 +29,7 @@ from queueing.rules import QueueRules, RulesConfig
 from queueing.store import QueueStore
 from tests.conftest import REPO
 from tests.fakes import FakeTwilioCloud
+from tests.hours import always_open_flows
 
 CALL = "CA" + "7" * 32
 NUMBER = "+34699000777"
@@ -98,7 +99,9 @@ def test_killed_mid_dial_the_callback_job_is_retried_and_dials_once(
 
     with FakeTwilioCloud() as cloud:
         env = {**os.environ, "REDIS_URL": redis_url, "IVR_DATA_DIR": str(data_dir),
-               **cloud.env(), "IVR_PUBLIC_URL": "https://ivr.example.test"}
+               **cloud.env(), "IVR_PUBLIC_URL": "https://ivr.example.test",
+               # callbacks are dialled only while the line is open: always, here
+               "IVR_FLOWS_DIR": str(always_open_flows(data_dir / "flows"))}
         gate = cloud.hold_creates(timeout_s=60)
         first = start_worker(env)
         try:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.hours import always_open_flows
+
 IVR = [sys.executable, "-m", "ivr.cli"]
 
 
@@ -38,7 +40,9 @@ def test_serve_refuses_to_start_without_auth_token(tmp_path: Path) -> None:
 def test_serve_answers_calls_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_", "REDIS_"))}
-    env.update(IVR_DATA_DIR=str(tmp_path), TWILIO_AUTH_TOKEN="serve-test-token")
+    env.update(IVR_DATA_DIR=str(tmp_path), TWILIO_AUTH_TOKEN="serve-test-token",
+               # the demo line, open whenever CI runs (tests/hours.py)
+               IVR_FLOWS_DIR=str(always_open_flows(tmp_path / "flows")))
     proc = subprocess.Popen([*IVR, "serve", "--port", str(port), "--workers", "2", "--demo"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from ivr.simulator import Simulator
 from tests.fakes import FakeTwilioCloud
+from tests.hours import open_clock
 from tests.jobs import run_jobs
 from tests.web.conftest import PASSWORD
 from tests.web.test_flow_editor import NEW_GOODBYE, _edited, _line_of
@@ -49,6 +50,8 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture()
 def server(web_app: Flask) -> Iterator[str]:
+    # Calls go through the shipped demo line: open whenever CI runs (tests/hours.py).
+    web_app.extensions["centralita"].components["calls"].clock = open_clock()
     httpd = make_server("127.0.0.1", 0, web_app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
