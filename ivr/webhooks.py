@@ -278,7 +278,8 @@ def agent_dial_result() -> Response:
         return twiml(render.apology(None))
     result = bridge.agent_leg_ended(store, call_id, values, has_flow=raw is not None)
     _dispatch(result.assignments)
-    outcome, now = result.outcome, datetime.now(UTC)
+    outcome = result.outcome
+    now = datetime.fromtimestamp(service().clock(), UTC)  # the calls' own clock
     session = Session.from_dict(raw) if raw is not None else None
     if outcome is bridge.LegOutcome.FLOW and session is not None:
         return twiml(service().advance(session, calls.dial_event(values, now)))

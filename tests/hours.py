@@ -50,3 +50,16 @@ def always_open_flows(target: Path) -> Path:
     text = re.sub(r"(?m)^(\s+)hours:\n(?:\1\s+.*\n)+", "", text)
     lines.write_text(text, encoding="utf-8")
     return target
+
+
+def pin_clock(app: object, clock: Callable[[], float]) -> None:
+    """The app's calls and its router judge opening hours by ``clock`` (the router's
+    own timers keep real time): both sides of the server agree whether the line is open."""
+    from ivr.app import line_hours
+
+    components = app.extensions["centralita"].components  # type: ignore[attr-defined]
+    components["calls"].clock = clock
+    store = components.get("queue")
+    if store is not None:
+        hours = line_hours(components["flows"])
+        store.is_open = lambda _now: hours(clock())

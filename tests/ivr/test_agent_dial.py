@@ -18,6 +18,7 @@ from ivr.app import create_app
 from ivr.settings import Settings
 from queueing.model import AgentState, CallStatus
 from tests.fakes import FakeTwilioCloud
+from tests.hours import open_clock, pin_clock
 from tests.ivr.conftest import ADMIN_TOKEN, AUTH_TOKEN, BASE
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -29,6 +30,7 @@ LEG = "CA" + "d" * 32
 def wired(settings: Settings, cloud: FakeTwilioCloud) -> Iterator[Flask]:
     app = create_app(settings.with_(twilio_account_sid=cloud.account_sid,
                                     twilio_api_url=cloud.url, public_url=BASE))
+    pin_clock(app, open_clock())  # callbacks are dialled only while the line is open
     yield app
     app.extensions["centralita"].components["writer"].flush(5)
 

@@ -9,6 +9,7 @@ from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.simulator import Simulator, TestClientTransport
 from tests.fakes import FakeCall, FakeTwilioCloud
+from tests.hours import pin_clock
 from tests.ivr.conftest import ADMIN_TOKEN, AUTH_TOKEN, BASE
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -19,7 +20,7 @@ def test_agent_accepts_and_the_caller_is_dialled_through(settings: Settings) -> 
     with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
         app = create_app(settings.with_(twilio_account_sid=cloud.account_sid,
                                         twilio_api_url=cloud.url, public_url=BASE))
-        app.extensions["centralita"].components["calls"].clock = OPEN
+        pin_clock(app, OPEN)
         client = app.test_client()
         sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
         call = sim.call(from_="+34699000111", to="+34930001000").start()
@@ -55,6 +56,7 @@ def test_callback_leg_is_put_through_to_the_reserved_agent(app, client) -> None:
 
     from queueing.model import AgentState
 
+    pin_clock(app, OPEN)  # callbacks are dialled only while the line is open
     components = app.extensions["centralita"].components
     store, bridge = components["queue"], components["bridge"]
     store.enqueue("CA" + "5" * 32, "support", {"lang:es": 1})

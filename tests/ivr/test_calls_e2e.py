@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from ivr.simulator import Simulator
 from recordings.customers import DEMO_CSV
+from tests.hours import pin_clock
 from tests.ivr.conftest import flush
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -20,8 +21,9 @@ UNKNOWN = "+34699000111"
 
 
 def at(app: Flask, when: datetime) -> None:
-    """Pin the server's clock (business hours are real: Madrid time)."""
-    app.extensions["centralita"].components["calls"].clock = when.timestamp
+    """Pin the server's clock (business hours are real: Madrid time), for the calls and
+    for the router's callbacks alike."""
+    pin_clock(app, when.timestamp)
 
 
 @pytest.fixture()

@@ -14,6 +14,7 @@ from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.simulator import Simulator, TestClientTransport
 from queueing.model import AgentState, needs_from_skills
+from tests.hours import open_clock, pin_clock
 from tests.ivr.conftest import ADMIN_TOKEN, AUTH_TOKEN, BASE, flush
 
 STREAM = "wss://ivr.example/media"
@@ -28,6 +29,7 @@ def streamed_app(request: pytest.FixtureRequest, data_dir: Path,
                         secret_key="test-secret", speech_mode=request.param,
                         media_stream_url=STREAM, public_url=BASE)
     app = create_app(settings)
+    pin_clock(app, open_clock())  # the demo line is open whenever CI runs
     yield app
     flush(app)
 
@@ -53,6 +55,7 @@ def test_the_stream_starts_once_when_the_caller_joins_the_queue(streamed_app: Fl
 
 
 def test_without_the_stream_url_no_audio_is_forked(app: Flask) -> None:
+    pin_clock(app, open_clock())
     store = app.extensions["centralita"].components["queue"]
     store.upsert_agent("ana", dict(needs_from_skills({"language": "es", "topic": "billing"})))
     store.set_state("ana", AgentState.PAUSED, reason="break")
