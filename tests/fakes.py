@@ -23,9 +23,7 @@ Use the ``twilio_cloud`` fixture, or ``with FakeTwilioCloud() as cloud: ...``.
 from __future__ import annotations
 
 import base64
-import json
 import math
-import re
 import struct
 import threading
 import uuid
@@ -46,7 +44,9 @@ from werkzeug.wrappers import Request, Response
 from ivr.simulator import RecordAudio, ScriptItem, SimulatedCall, Transport
 from ivr.simulator_parts import RequestsTransport
 from ivr.twilio_rest import TwilioRest
+from tests.fakes_http import _error, _json, _not_found, _relative_url
 from tests.fakes_twilio_calls import CallListing
+from tests.fakes_twilio_recordings import RecordingRoutes
 
 FAKE_ACCOUNT_SID = "AC" + "f" * 32
 FAKE_AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
@@ -129,7 +129,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass  # tests read ``cloud.requests`` instead
 
 
-class FakeTwilioCloud(CallListing):
+class FakeTwilioCloud(CallListing, RecordingRoutes):
     """Twilio's REST API and voice engine, enough for our server's tests (the call list,
     its paging and the create gate are in :mod:`tests.fakes_twilio_calls`)."""
 
@@ -408,101 +408,6 @@ class FakeTwilioCloud(CallListing):
             call.url, call.twiml = url or call.url, twiml or call.twiml
         return _json(200, self._call_json(call))
 
-    def _live(self, call: FakeCall) -> bool:
-        sim = call.simulation
-        if sim is not None:
-            return sim.answered and not sim.ended
-        return call.status == "in-progress"
-
-    def _route_call_recordings(self, request: Request, sid: str) -> Response:
-        call = self.calls.get(sid)
-        if call is None:
-            return _not_found(request.path)
-        if request.method == "GET":
-            return _json(200, {"recordings": [self._live_json(r) for r in
-                                              self.live_recordings.values()
-                                              if r.call_sid == sid]})
-        if not self._live(call):
-            return _error(400, 21220, "Requested resource is not eligible for recording: "
-                                      "the call is not in-progress")
-        form = request.form
-        channels = form.get("RecordingChannels", "mono")
-        if channels not in ("mono", "dual"):
-            return _error(400, 21218, f"Invalid RecordingChannels: {channels}")
-        events = tuple(e for value in form.getlist("RecordingStatusCallbackEvent")
-                       for e in value.split()) or ("completed",)
-        now = call.simulation.clock if call.simulation is not None else 0.0
-        rec = LiveRecording("RE" + uuid.uuid4().hex, sid, "in-progress",
-                            form.get("RecordingStatusCallback"),
-                            form.get("RecordingStatusCallbackMethod", "POST").upper(), events,
-                            2 if channels == "dual" else 1, now, now)
-        rec.history.append("in-progress")
-        self.live_recordings[rec.sid] = rec
-        return _json(201, self._live_json(rec))
-
-    def _route_call_recording(self, request: Request, sid: str, rec: str) -> Response:
-        call = self.calls.get(sid)
-        if call is None:
-            return _not_found(request.path)
-        mine = [r for r in self.live_recordings.values() if r.call_sid == sid]
-        if rec == "Twilio.CURRENT":
-            active = [r for r in mine if r.status in ("in-progress", "paused")]
-            found = active[-1] if active else None
-        else:
-            found = next((r for r in mine if r.sid == rec), None)
-        if found is None:
-            return _not_found(request.path)
-        if request.method == "GET":
-            return _json(200, self._live_json(found))
-        status = request.form.get("Status")
-        if status not in ("paused", "in-progress", "stopped"):
-            return _error(400, 21218, f"Invalid Status: {status}")
-        if found.status in ("stopped", "completed"):
-            return _error(400, 21220, "Recording is not in-progress or paused")
-        now = call.simulation.clock if call.simulation is not None else 0.0
-        if status == "paused" and found.status == "in-progress":
-            found.kept += max(0.0, now - found.since)
-            found.paused_at = now
-            found.pause_behavior = request.form.get("PauseBehavior", "silence")
-        elif status != "paused" and found.status == "paused":
-            if found.pause_behavior == "silence":
-                found.silent += max(0.0, now - found.paused_at)
-            found.since = now
-        elif status == "stopped" and found.status == "in-progress":
-            found.kept += max(0.0, now - found.since)
-        found.status = status
-        found.history.append(status)
-        return _json(200, self._live_json(found))
-
-    def _live_json(self, rec: LiveRecording) -> dict[str, Any]:
-        base = f"/2010-04-01/Accounts/{self.account_sid}/Calls/{rec.call_sid}/Recordings"
-        return {"sid": rec.sid, "account_sid": self.account_sid, "call_sid": rec.call_sid,
-                "conference_sid": None, "status": rec.status, "channels": rec.channels,
-                "source": "StartCallRecordingAPI", "track": "both", "duration": None,
-                "price": None, "price_unit": "USD", "api_version": "2010-04-01",
-                "error_code": None, "encryption_details": None,
-                "date_created": formatdate(usegmt=True),
-                "date_updated": formatdate(usegmt=True), "start_time": formatdate(usegmt=True),
-                "uri": f"{base}/{rec.sid}.json"}
-
-    def _route_recording(self, request: Request, name: str) -> Response:
-        sid, _, ext = name.partition(".")
-        rec = self.recordings.get(sid)
-        if rec is None:
-            return _not_found(request.path)
-        if request.method == "DELETE":
-            del self.recordings[sid]
-            self.deleted_recordings.append(sid)
-            return Response(status=204)
-        if ext == "json":
-            return _json(200, self._recording_json(rec))
-        if ext not in ("", "wav"):
-            return _not_found(request.path)  # the fake only holds WAV audio
-        rec.fetches += 1
-        if rec.fetches <= rec.not_ready_for:
-            return _not_found(request.path)
-        return Response(rec.wav, status=200, mimetype="audio/x-wav")
-
     def _call_json(self, call: FakeCall) -> dict[str, Any]:
         base = f"/2010-04-01/Accounts/{self.account_sid}/Calls/{call.sid}"
         return {
@@ -519,39 +424,6 @@ class FakeTwilioCloud(CallListing):
             "subresource_uris": {"recordings": f"{base}/Recordings.json",
                                  "notifications": f"{base}/Notifications.json"},
         }
-
-    def _recording_json(self, rec: FakeRecording) -> dict[str, Any]:
-        ready = rec.fetches >= rec.not_ready_for
-        return {
-            "sid": rec.sid, "account_sid": self.account_sid, "call_sid": rec.call_sid,
-            "conference_sid": None, "status": "completed" if ready else "processing",
-            "duration": str(rec.duration), "channels": 1, "source": rec.source,
-            "price": None, "price_unit": "USD", "api_version": "2010-04-01",
-            "date_created": rec.created, "date_updated": rec.created,
-            "start_time": rec.created, "error_code": None, "encryption_details": None,
-            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Recordings/{rec.sid}.json",
-        }
-
-
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-def _relative_url(twiml: str) -> bool:
-    """Does inline TwiML hold a relative URL (an action, a <Redirect>/<Play> body)?"""
-    return bool(re.search(r'\b(action|url|waitUrl|statusCallback|recordingStatusCallback)="/',
-                          twiml) or re.search(r"<(Redirect|Play)\b[^>]*>/", twiml))
-
-
-def _error(status: int, code: int | None, message: str) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message, "status": status,
-                            "more_info": f"https://www.twilio.com/docs/errors/{code}"
-                            if code else None}
-    return _json(status, body)
-
-
-def _not_found(path: str) -> Response:
-    return _error(404, 20404, f"The requested resource {path} was not found")
 
 
 def basic_auth(user: str, password: str) -> str:

@@ -21,6 +21,8 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from tests.fakes_http import _error, _json
+
 STATUSES = ("queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy",
             "no-answer")
 DEFAULT_PAGE_SIZE = 50
@@ -104,8 +106,6 @@ class CallListing:
         return str(call.status)
 
     def _route_calls_list(self, request: Request) -> Response:
-        from tests.fakes import _error, _json
-
         args = request.args
         status = args.get("Status")
         if status is not None and status not in STATUSES:
