@@ -128,27 +128,29 @@ class Ticker:
         self.next_reconcile = time.time() + RECONCILE_EVERY_S  # at start: the restart check
         self.next_retention = 0.0
 
+    def schedule(self, assignment: Any) -> None:
+        """A reservation's timer (and a callback's dialling), each on its own: one that
+        fails loses no other (the tick re-finds a lapsed reservation anyway)."""
+        from queueing.jobs import schedule
+
+        try:
+            schedule(self.high, assignment)
+        except redis.RedisError as exc:
+            log.warning("reservation %s not scheduled (%s)", assignment.reservation_id, exc)
+
     def tick(self, now: float | None = None) -> int | None:
         """One router tick if no other process took this second; returns how many
         reservations it made (None: another process ticked)."""
-        from queueing.jobs import schedule
-
         at = time.time() if now is None else now
         if not self.store.claim(f"tick:{int(at)}", ttl_s=5):
             return None
         assignments = self.store.tick(now=at)
-        for assignment in assignments:  # each on its own: one failure loses no other
-            try:
-                schedule(self.high, assignment)
-            except redis.RedisError as exc:  # the tick re-finds a lapsed one anyway
-                log.warning("reservation %s not scheduled (%s)", assignment.reservation_id,
-                            exc)
+        for assignment in assignments:
+            self.schedule(assignment)
         return len(assignments)
 
     def reconcile_if_restarted(self) -> list[str] | None:
         """Reconcile once per Redis run: at start and after every Redis restart."""
-        from queueing.jobs import schedule
-
         run_id = str(self.store.redis.info("server").get("run_id", ""))
         if run_id == self.run_id:
             return None
@@ -161,8 +163,7 @@ class Ticker:
         if not self.store.claim(f"reconcile:{run_id}", ttl_s=600):
             return None  # another worker does it for this Redis run
         try:
-            return reconcile_with_twilio(
-                self.store, self.rest, dispatch=lambda a: schedule(self.high, a))
+            return reconcile_with_twilio(self.store, self.rest, dispatch=self.schedule)
         except Exception as exc:  # noqa: BLE001  (any failure: retried at the next check)
             log.warning("reconciliation with Twilio failed (%s); retrying", exc)
             self.run_id = None  # checked again at the next restart check
@@ -171,14 +172,11 @@ class Ticker:
 
     def reconcile_periodically(self, now: float) -> list[str] | None:
         """One worker per period asks Twilio which calls are live (None: not this one)."""
-        from queueing.jobs import schedule
-
         period = int(now // RECONCILE_EVERY_S)
         if self.rest is None or not self.store.claim(f"reconcile-every:{period}",
                                                      ttl_s=int(2 * RECONCILE_EVERY_S)):
             return None
-        return reconcile_with_twilio(self.store, self.rest,
-                                     dispatch=lambda a: schedule(self.high, a))
+        return reconcile_with_twilio(self.store, self.rest, dispatch=self.schedule)
 
     def chores(self, now: float) -> None:
         if now >= self.next_restart_check:

@@ -124,21 +124,27 @@ def dial(store: QueueStore, caller: OutboundCaller, config: CallbackConfig, call
     return sid
 
 
+def live_call_to(caller: OutboundCaller, number: str, from_number: str) -> str | None:
+    """The CallSid of a live call Twilio has from us to ``number`` (a leg placed by a
+    request whose answer never reached us), or None; raises when Twilio cannot be read."""
+    lister = getattr(caller, "list_live_calls", None)
+    placed = lister(to=number, from_=from_number) if lister is not None else None
+    return min(placed) if placed else None
+
+
 def _placed_anyway(caller: OutboundCaller, exc: Exception, number: str,
                    from_number: str) -> str | None:
     """After an ambiguous failure (a timeout, a 5xx: Twilio may have created the call),
     the live call to ``number`` Twilio has, if any. A 4xx is a refusal: nothing placed."""
     status = getattr(exc, "status", 0) or 0
-    lister = getattr(caller, "list_live_calls", None)
-    if 400 <= status < 500 or lister is None:
+    if 400 <= status < 500:
         return None
     try:
-        placed = lister(to=number, from_=from_number)
+        return live_call_to(caller, number, from_number)
     except Exception as again:  # noqa: BLE001  (cannot tell: counted unanswered)
         log.warning("callback to %s: could not check whether it was placed (%s)", number,
                     again)
         return None
-    return min(placed) if placed else None
 
 
 def on_status(store: QueueStore, call_id: str, twilio_status: str,
@@ -156,16 +162,12 @@ def on_status(store: QueueStore, call_id: str, twilio_status: str,
     not a call served.
     """
     status = (twilio_status or "").strip().lower()
-    if status in ENDED and agent_joined is False:
-        after, nxt = store.callback_result(
-            call_id, answered=False, now=now, reservation_id=reservation_id,
-            leg_sid=leg_sid, why="customer_left")
-        _send(dispatch, nxt)
-        return after
     if status in ANSWERED or status in UNANSWERED or status in ENDED:
+        left = status in ENDED and agent_joined is False
         after, nxt = store.callback_result(
-            call_id, answered=status not in UNANSWERED, now=now, reservation_id=reservation_id,
-            leg_sid=leg_sid, ended=status in ENDED, why=status)
+            call_id, answered=not left and status not in UNANSWERED, now=now,
+            reservation_id=reservation_id, leg_sid=leg_sid, ended=not left and status in ENDED,
+            why="customer_left" if left else status)
         _send(dispatch, nxt)
         return after
     call = store.call(call_id)

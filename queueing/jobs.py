@@ -110,13 +110,11 @@ def dial_callback(call_id: str, reservation_id: str) -> str | None:
     # A rerun that callbacks.dial refused: the reservation is over (nothing to do), or
     # an earlier run claimed the dial and died. Did that run's request reach Twilio?
     call = store.call(call_id)
-    lister = getattr(outbound, "list_live_calls", None)
     if call is None or call.status != CallStatus.RESERVED or not call.callback_number \
-            or lister is None:
+            or getattr(outbound, "list_live_calls", None) is None:
         return None
-    placed = lister(to=call.callback_number, from_=config.from_number)
-    if placed:
-        sid = min(placed)
+    sid = callbacks.live_call_to(outbound, call.callback_number, config.from_number)
+    if sid is not None:
         store.callback_leg(call_id, reservation_id, sid)
         log.warning("callback %s: adopted call %s placed by a run that died", call_id, sid)
         return sid
