@@ -278,8 +278,8 @@ class Bridge:
                                "live call needs the absolute URL Twilio reports back to")
 
     def connect(self, agent_id: str, call_sid: str) -> None:
-        """Take the caller out of the hold and ring the agent."""
-        self.check(agent_id)
+        """Take the caller out of the hold and ring the agent (:func:`put_through` has
+        made :meth:`check` before accepting: not repeated here)."""
         twiml = self.twiml_for(agent_id, call_sid)
         self.rest.update_call(call_sid, twiml=twiml)
         log.info("call %s put through to agent %s", call_sid, agent_id)

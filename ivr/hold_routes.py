@@ -33,13 +33,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, has_request_context, request
+from flask import Blueprint, Response, request
 
 from call_flows import actions as a
 from call_flows.session import Session
-from ivr import render
-from ivr.security import REQUEST_BASE, twilio_signed
+from ivr import render, security
+from ivr.security import twilio_signed
+from ivr.services import current
 from ivr.state import dumps
+from ivr.webhooks import guarded, twiml
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hold_routes", __name__)
@@ -75,10 +77,7 @@ def texts(language: str | None) -> Mapping[str, str]:
 
 def public_base(settings: Any) -> str | None:
     """The base URL Twilio reaches us on: ``IVR_PUBLIC_URL``, else the request's own."""
-    base = getattr(settings, "public_url", None) or REQUEST_BASE.get()
-    if not base and has_request_context():
-        base = request.url_root
-    return base.rstrip("/") if base else None
+    return security.public_base(getattr(settings, "public_url", None))
 
 
 def past_redirect(session: Session) -> Session:
@@ -281,41 +280,26 @@ def _still_waiting(service: Any, call_sid: str) -> bool:
 # ----------------------------------------------------------------------------- views
 
 
-def _twiml(body: str) -> Response:
-    return Response(body, status=200, mimetype="text/xml")
-
-
-def _guarded(build: Callable[[], str]) -> Response:
-    try:
-        return _twiml(build())
-    except Exception:
-        log.exception("hold exit %s failed: the caller hears an apology", request.path)
-        return _twiml(render.apology(None))
-
-
 @bp.post(f"/voice/{VOICEMAIL_ROUTE}")
 @twilio_signed
+@guarded
 def hold_voicemail() -> Response:
-    from ivr.services import current
-
     components = current().components
-    return _guarded(lambda: voicemail_twiml(components["calls"], request.args.get("s", ""),
-                                            request.values, components.get("queue_dispatch")))
+    return twiml(voicemail_twiml(components["calls"], request.args.get("s", ""),
+                                 request.values, components.get("queue_dispatch")))
 
 
 @bp.post(f"/voice/{VOICEMAIL_DONE_ROUTE}")
 @twilio_signed
+@guarded
 def hold_voicemail_done() -> Response:
-    from ivr.services import current
-
-    return _guarded(lambda: voicemail_done_twiml(current().components["calls"],
-                                                 request.args.get("s", ""), request.values))
+    return twiml(voicemail_done_twiml(current().components["calls"],
+                                      request.args.get("s", ""), request.values))
 
 
 @bp.post(f"/voice/{CALLBACK_ROUTE}")
 @twilio_signed
+@guarded
 def hold_callback() -> Response:
-    from ivr.services import current
-
-    return _guarded(lambda: callback_twiml(current().components["calls"],
-                                           request.args.get("s", ""), request.values))
+    return twiml(callback_twiml(current().components["calls"],
+                                request.args.get("s", ""), request.values))

@@ -34,6 +34,17 @@ _VALIDATORS: dict[str, RequestValidator] = {}
 REQUEST_BASE: ContextVar[str | None] = ContextVar("request_base", default=None)
 
 
+def public_base(public_url: str | None) -> str | None:
+    """The base URL Twilio reaches us on, without a trailing slash: ``IVR_PUBLIC_URL``,
+    else the one Twilio used for the webhook being answered (fast path or Flask view)."""
+    base = public_url or REQUEST_BASE.get()
+    if not base:
+        from flask import has_request_context
+
+        base = request.url_root if has_request_context() else ""
+    return base.rstrip("/") if base else None
+
+
 def signature_is_valid(auth_token: str, url: str, params: Mapping[str, Any] | str,
                        signature: str, algorithm: str | None = None) -> bool:
     """True when ``signature`` is Twilio's signature of ``url`` + ``params``."""

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-from ivr.security import REQUEST_BASE
+from ivr.security import REQUEST_BASE, public_base
 from ivr.settings import Settings
 from recordings.twilio_rest import (
     API_VERSION,
@@ -154,15 +154,11 @@ class CallRecorder:
     def callback_url(self) -> str:
         """Where Twilio posts the finished recording: ``IVR_PUBLIC_URL``, else the base
         URL of the webhook being answered (fast path or Flask view)."""
-        base = self.public_url or REQUEST_BASE.get()
-        if not base:
-            from flask import has_request_context, request
-
-            base = request.url_root if has_request_context() else ""
+        base = public_base(self.public_url)
         if not base:
             raise TwilioRestError(0, None, "no public URL for the recording status callback: "
                                            "set IVR_PUBLIC_URL to the URL Twilio calls")
-        return urljoin(base.rstrip("/") + "/", RECORDING_STATUS_PATH.lstrip("/"))
+        return urljoin(base + "/", RECORDING_STATUS_PATH.lstrip("/"))
 
     def control(self, call_sid: str, state: str) -> dict[str, Any]:
         """Apply ``state`` ("start", "paused", "in-progress"); returns Twilio's answer.
