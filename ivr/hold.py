@@ -180,7 +180,7 @@ def wait_twiml(service: Any, token: str, params: Mapping[str, str]) -> str:
             left = max(avg - waited, 0)
             low, high = left * 0.5, left * 1.5 + 30
     offer = offer and rules.offer_callback_after_s is not None
-    voicemail = session is not None and voicemail_offered(service, session, rules)
+    voicemail = session is not None and voicemail_offered(session, estimate)
     sentences = announcement(language, position if rules.announce_position else None,
                              low, high, estimate=rules.announce_estimate, offer=offer,
                              staffed=staffed, voicemail=voicemail)
@@ -190,16 +190,12 @@ def wait_twiml(service: Any, token: str, params: Mapping[str, str]) -> str:
                        offer=rules.offer_callback_after_s is not None, voicemail=voicemail)
 
 
-def voicemail_offered(service: Any, session: Any, rules: QueueRules,
-                      reachable: bool | None = None) -> bool:
+def voicemail_offered(session: Any, estimate: Any, reachable: bool | None = None) -> bool:
     """Whether the call has aged into its queue's ``offer_voicemail`` step (the router
-    says, from the call's own wait) and a message can be taken: the call can only leave
-    Twilio's queue for a ``<Record>`` through the REST API (``reachable``; by default
-    read from the app's settings)."""
-    if not any(step.offer_voicemail for step in rules.steps):
-        return False  # the queue never offers one: no router round trip
-    store = getattr(service.queue, "store", None)
-    if store is None:
+    says so in this announcement's ``estimate``, from the call's own wait) and a message
+    can be taken: the call can only leave Twilio's queue for a ``<Record>`` through the
+    REST API (``reachable``; by default read from the app's settings)."""
+    if estimate is None or not getattr(estimate, "offer_voicemail", False):
         return False
     if reachable is None:
         reachable = _exits_reachable()
@@ -207,11 +203,7 @@ def voicemail_offered(service: Any, session: Any, rules: QueueRules,
         log.warning("call %s: its queue offers voicemail but the hold cannot reach it "
                     "(set TWILIO_ACCOUNT_SID and IVR_PUBLIC_URL)", session.call_sid)
         return False
-    try:
-        return bool(store.hold_info(session.call_sid, now=service.queue.clock()).offer_voicemail)
-    except Exception:
-        log.warning("call %s: voicemail offer unavailable", session.call_sid, exc_info=True)
-        return False
+    return True
 
 
 def _exits_reachable() -> bool:

@@ -35,6 +35,7 @@ class HoldEstimate:
     high_s: float | None
     offer_callback: bool
     staffed: bool = True  # some signed-in agent (not offline) could take this call
+    offer_voicemail: bool = False  # aged into the queue's ``offer_voicemail`` step
 
 
 class QueueAdapter:
@@ -104,7 +105,8 @@ class QueueAdapter:
         # estimate there is no need to read the agents a second time.
         staffed = low is not None or self.staffed(call_sid)
         return HoldEstimate(position=info.position, waiting=info.waiting, low_s=low,
-                            high_s=high, offer_callback=info.offer_callback, staffed=staffed)
+                            high_s=high, offer_callback=info.offer_callback, staffed=staffed,
+                            offer_voicemail=info.offer_voicemail)
 
     def staffed(self, call_sid: str) -> bool:
         """Whether any agent who is signed in (available, busy, wrapping up or paused)
