@@ -1,12 +1,17 @@
-"""Fixtures for the router tests: a QueueStore on the real, flushed redis-server."""
+"""Fixtures for the router tests: a QueueStore on the real, flushed redis-server, and
+for the callback tests the fake Twilio cloud and how we call customers back."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 import redis
 
+from queueing.callbacks import CallbackConfig
 from queueing.rules import AgingStep, QueueRules, RulesConfig
 from queueing.store import QueueStore
+from tests.fakes import FakeTwilioCloud
 
 RULES = RulesConfig(
     default=QueueRules(reservation_timeout_s=15, wrap_up_s=10, service_level_s=20,
@@ -25,3 +30,15 @@ RULES = RulesConfig(
 @pytest.fixture()
 def store(redis_client: redis.Redis) -> QueueStore:
     return QueueStore(redis_client, rules=RULES)
+
+
+#: How the callback tests call customers back (Twilio's URLs point at a test host).
+CALLBACK_CONFIG = CallbackConfig(
+    from_number="+34910000000", answer_url="http://ivr.test/voice/callback?call={call_id}",
+    status_url="http://ivr.test/voice/callback-status?call={call_id}")
+
+
+@pytest.fixture()
+def cloud() -> Iterator[FakeTwilioCloud]:
+    with FakeTwilioCloud() as fake:
+        yield fake

@@ -7,8 +7,6 @@ REST API as the hand-written fake cloud over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from ivr.twilio_rest import RetryPolicy
@@ -17,20 +15,12 @@ from queueing.errors import QueueError
 from queueing.model import CallStatus, requirements
 from queueing.store import QueueStore
 from tests.fakes import FakeTwilioCloud
+from tests.queueing.conftest import CALLBACK_CONFIG as CONFIG
 
 NEEDS = requirements("es", "billing", 1)
 NUMBER = "+34600000001"
-CONFIG = callbacks.CallbackConfig(
-    from_number="+34910000000", answer_url="http://ivr.test/voice/callback?call={call_id}",
-    status_url="http://ivr.test/voice/callback-status?call={call_id}")
 #: One try, a short read timeout: the "create call" answer held back is a timeout.
 ONCE = RetryPolicy(attempts=1, timeout=(2.0, 0.5))
-
-
-@pytest.fixture()
-def cloud() -> Iterator[FakeTwilioCloud]:
-    with FakeTwilioCloud() as fake:
-        yield fake
 
 
 def _reserved(store: QueueStore) -> str:

@@ -25,18 +25,10 @@ from queueing import callbacks, jobs
 from queueing.model import AgentState, Assignment, CallStatus, requirements
 from queueing.store import QueueStore
 from tests.fakes import FakeTwilioCloud
+from tests.queueing.conftest import CALLBACK_CONFIG as CONFIG
 
 NEEDS = requirements("es", "billing", 1)
 SKILLS = {"lang:es": 1, "topic:billing": 2}
-CONFIG = callbacks.CallbackConfig(
-    from_number="+34910000000", answer_url="http://ivr.test/voice/callback?call={call_id}",
-    status_url="http://ivr.test/voice/callback-status?call={call_id}")
-
-
-@pytest.fixture()
-def cloud() -> Iterator[FakeTwilioCloud]:
-    with FakeTwilioCloud() as fake:
-        yield fake
 
 
 @pytest.fixture()

@@ -8,8 +8,6 @@ the real router script, Twilio's REST API as the hand-written fake cloud.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -24,20 +22,12 @@ from queueing.model import (
 )
 from queueing.store import QueueStore
 from tests.fakes import FakeTwilioCloud
+from tests.queueing.conftest import CALLBACK_CONFIG as CONFIG
 from tests.queueing.conftest import RULES
 
 NEEDS = requirements("es", "billing", 1)
 SKILLS = {"lang:es": 1, "topic:billing": 2}
 NUMBER = "+34600000001"
-CONFIG = callbacks.CallbackConfig(
-    from_number="+34910000000", answer_url="http://ivr.test/voice/callback?call={call_id}",
-    status_url="http://ivr.test/voice/callback-status?call={call_id}")
-
-
-@pytest.fixture()
-def cloud() -> Iterator[FakeTwilioCloud]:
-    with FakeTwilioCloud() as fake:
-        yield fake
 
 
 def _reserved_callback(store: QueueStore, at: float = 100.0):  # type: ignore[no-untyped-def]

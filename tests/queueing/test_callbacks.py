@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import redis
 from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
@@ -13,17 +10,9 @@ from queueing import callbacks, jobs
 from queueing.model import AgentState, CallStatus, requirements
 from queueing.store import QueueStore
 from tests.fakes import FakeTwilioCloud
+from tests.queueing.conftest import CALLBACK_CONFIG as CONFIG
 
 NEEDS = requirements("es", "billing", 1)
-CONFIG = callbacks.CallbackConfig(from_number="+34910000000",
-                                  answer_url="http://ivr.test/voice/callback?call={call_id}",
-                                  status_url="http://ivr.test/voice/callback-status?call={call_id}")
-
-
-@pytest.fixture()
-def cloud() -> Iterator[FakeTwilioCloud]:
-    with FakeTwilioCloud() as fake:
-        yield fake
 
 
 def test_callback_keeps_place_and_reserves_agent_before_dialling(store: QueueStore) -> None:
