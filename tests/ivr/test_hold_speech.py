@@ -25,19 +25,17 @@ import pytest
 from flask import Flask
 
 from call_flows.session import Session
-from ivr.app import create_app
 from ivr.media_streams import LiveTurns, MediaStreamServer, live_speech
-from ivr.settings import Settings
-from ivr.simulator import SimulatedCall, TestClientTransport
-from ivr.speech_turns import OfflineListening, SpeechMode, SpeechTurns, listening_for
+from ivr.simulator import SimulatedCall
+from ivr.speech_turns import listening_for
 from queueing.model import AgentState
 from speech.endpointing import EndReason
 from speech.grammars import GrammarKind, callback_phrases, is_callback_request
 from speech.recognizer import RecognitionResult
 from speech.streaming import BargeIn, UtteranceResult
 from tests.fakes import FakeTwilioCloud
-from tests.ivr.conftest import AUTH_TOKEN, BASE, flush
-from tests.ivr.test_media_streams import STREAM_PARAMS, frames, media_session
+from tests.ivr.conftest import BASE, flush
+from tests.ivr.test_media_streams import STREAM_PARAMS, frames, media_session, streamed_app
 from tests.speech.conftest import synth  # noqa: F401  (session fixture: espeak-ng + sox)
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows_ko"
@@ -105,26 +103,10 @@ def flows_dir(tmp_path: Path) -> Path:
     return target
 
 
-def _app(data_dir: Path, redis_url: str, cloud: FakeTwilioCloud, flows_dir: Path,
-         public_url: str | None) -> Flask:
-    settings = Settings(data_dir=data_dir, redis_url=redis_url, twilio_auth_token=AUTH_TOKEN,
-                        twilio_account_sid=cloud.account_sid, twilio_api_url=cloud.url,
-                        flows_dir=flows_dir, secret_key="test-secret", public_url=public_url)
-    app = create_app(settings)
-    components = app.extensions["centralita"].components
-    service = components["calls"]
-    turns = SpeechTurns(cloud.rest_client(), components["flows"], lambda language: None,  # type: ignore[arg-type,return-value]
-                        model_available=lambda language: language == "ko")
-    service.engine = OfflineListening(service.engine, turns, lambda line: SpeechMode.STREAM)
-    service.stream_url = "wss://ivr.example/media"  # IVR_MEDIA_STREAM_URL: <Start><Stream>
-    cloud.webhook_transport = TestClientTransport(app.test_client())
-    return app
-
-
 @pytest.fixture()
 def hold_app(data_dir: Path, redis_url: str, cloud: FakeTwilioCloud,
              flows_dir: Path) -> Iterator[Flask]:
-    app = _app(data_dir, redis_url, cloud, flows_dir, BASE)
+    app = streamed_app(data_dir, redis_url, cloud, flows_dir, BASE)
     yield app
     flush(app)
 
@@ -225,7 +207,7 @@ def test_low_confidence_garbage_or_a_dropped_line_is_not_a_request(
 
 def test_without_a_public_url_the_call_is_updated_with_the_offer_itself(
         data_dir: Path, redis_url: str, cloud: FakeTwilioCloud, flows_dir: Path) -> None:
-    app = _app(data_dir, redis_url, cloud, flows_dir, None)
+    app = streamed_app(data_dir, redis_url, cloud, flows_dir, None)
     call = holding_call(app, cloud)
     components = app.extensions["centralita"].components
     base: Any = live_speech(app.extensions["centralita"], lambda language: None)  # type: ignore[arg-type,return-value]

@@ -39,11 +39,13 @@ FRAME = 160  # 20 ms of 8 kHz μ-law
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture()
-def live_app(data_dir: Path, redis_url: str, cloud: FakeTwilioCloud) -> Iterator[Flask]:
+def streamed_app(data_dir: Path, redis_url: str, cloud: FakeTwilioCloud, flows_dir: Path,
+                 public_url: str | None) -> Flask:
+    """An app whose lines listen through the media stream (Korean model available), its
+    Twilio REST API the fake cloud, which reaches the app's webhooks in-process."""
     settings = Settings(data_dir=data_dir, redis_url=redis_url, twilio_auth_token=AUTH_TOKEN,
                         twilio_account_sid=cloud.account_sid, twilio_api_url=cloud.url,
-                        flows_dir=FLOWS, secret_key="test-secret", public_url=BASE)
+                        flows_dir=flows_dir, secret_key="test-secret", public_url=public_url)
     app = create_app(settings)
     components = app.extensions["centralita"].components
     service = components["calls"]
@@ -52,6 +54,12 @@ def live_app(data_dir: Path, redis_url: str, cloud: FakeTwilioCloud) -> Iterator
     service.engine = OfflineListening(service.engine, turns, lambda line: SpeechMode.STREAM)
     service.stream_url = "wss://ivr.example/media"  # as IVR_MEDIA_STREAM_URL: <Start><Stream>
     cloud.webhook_transport = TestClientTransport(app.test_client())
+    return app
+
+
+@pytest.fixture()
+def live_app(data_dir: Path, redis_url: str, cloud: FakeTwilioCloud) -> Iterator[Flask]:
+    app = streamed_app(data_dir, redis_url, cloud, FLOWS, BASE)
     yield app
     flush(app)
 
