@@ -142,10 +142,16 @@ local function rem_free(ag)
   for s, _ in pairs(ag.skills) do redis.call("ZREM", k("free:", s), ag.id) end
 end
 
--- ...: more fields of the agent's hash to write in the same HSET
-local function set_agent_state(ag, state, reason, ...)
+-- ...: more fields of the agent's hash to write in the same HSET. put_agent_state writes
+-- no event of its own: the call's event that caused it says the agent's new state
+-- (field agent_state), one stream entry instead of two.
+local function put_agent_state(ag, state, reason, ...)
   ag.state = state
   redis.call("HSET", k("agent:", ag.id), "state", state, "reason", reason or "", "state_since", NOW, ...)
+end
+
+local function set_agent_state(ag, state, reason, ...)
+  put_agent_state(ag, state, reason, ...)
   event("agent", {agent = ag.id, state = state, reason = reason or ""})
 end
 

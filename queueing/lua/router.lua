@@ -24,8 +24,8 @@ local function reserve(cid, lid, ag)
   ag.calls[#ag.calls + 1] = cid
   ag.load = ag.load + 1
   if ag.load >= ag.capacity then rem_free(ag) end
-  set_agent_state(ag, "reserved", nil, load_fields(ag))
-  event("reserved", {call = cid, agent = ag.id, queue = c[1]})
+  put_agent_state(ag, "reserved", nil, load_fields(ag))
+  event("reserved", {call = cid, agent = ag.id, queue = c[1], agent_state = "reserved"})
   local cb = NULL
   if c[2] and c[2] ~= "" then cb = c[2] end
   return {call_id = cid, agent_id = ag.id, queue = c[1], reservation_id = rid,
@@ -157,8 +157,8 @@ local function answered(c, ag)
   stat(c.queue, "answered", 1)
   stat(c.queue, "answer_wait_sum", wait)
   if wait <= rules(c.queue).service_level_s then stat(c.queue, "answered_in_sl", 1) end
-  if ag then set_agent_state(ag, "busy") end
-  event("bridged", {call = c.id, agent = c.agent, queue = c.queue})
+  if ag then put_agent_state(ag, "busy") end
+  event("bridged", {call = c.id, agent = c.agent, queue = c.queue, agent_state = ag and "busy" or ""})
 end
 
 -- (the call is out of res: answered() took it out when it was bridged)
@@ -167,17 +167,20 @@ local function complete(c, ag, wrap)
   finish(c.id, "completed")
   stat(c.queue, "completed", 1)
   stat(c.queue, "handle_sum", talk)
-  event("completed", {call = c.id, agent = c.agent, queue = c.queue})
-  if not ag or not unassign(ag, c.id) then return nil end
+  local done = {call = c.id, agent = c.agent, queue = c.queue}
+  if not ag or not unassign(ag, c.id) then event("completed", done); return nil end
   if ag.load == 0 and ag.state ~= "paused" and ag.state ~= "offline" then
     if wrap == nil or wrap < 0 then wrap = rules(c.queue).wrap_up_s end
-    if wrap > 0 then  -- its calls' fields and the wrap-up in one write
+    if wrap > 0 then  -- its calls' fields and the wrap-up in one write, one event
       rem_free(ag)
       redis.call("ZADD", k("wrap"), NOW + wrap, ag.id)
-      set_agent_state(ag, "wrap_up", nil, "wrap_until", NOW + wrap, load_fields(ag))
+      put_agent_state(ag, "wrap_up", nil, "wrap_until", NOW + wrap, load_fields(ag))
+      done.agent_state = "wrap_up"
+      event("completed", done)
       return nil
     end
   end
+  event("completed", done)
   redis.call("HSET", k("agent:", ag.id), load_fields(ag))
   if ag.state == "paused" or ag.state == "offline" then return nil end
   if ag.load > 0 then set_agent_state(ag, "busy"); return route_agent(ag) end

@@ -223,3 +223,17 @@ def test_an_accepted_call_whose_agent_never_answers_goes_back_to_the_head(
     store.upsert_agent("b", {"lang:es": 1, "topic:billing": 4}, now=50)
     offered = store.set_state("b", "available", now=50)
     assert offered is not None and (offered.call_id, offered.agent_id) == ("first", "b")
+
+
+def test_each_change_is_one_event_that_says_the_agents_new_state(store: QueueStore) -> None:
+    free_agent(store, "a", {"lang:es": 1, "topic:billing": 3}, now=0)
+    start = store.last_event_id()
+    store.enqueue("c1", "support", ES_BILL, now=1)
+    store.accept("a", "c1", now=4)
+    store.complete("a", "c1", now=60)
+    store.tick(now=70)  # wrap-up over: the agent is available again (its own event)
+    seen = [(f["type"], f.get("call", ""), f.get("agent_state", f.get("state", "")))
+            for _, f in store.events(after=start, block_ms=None)]
+    assert seen == [("enqueued", "c1", ""), ("reserved", "c1", "reserved"),
+                    ("bridged", "c1", "busy"), ("completed", "c1", "wrap_up"),
+                    ("agent", "", "available")]
