@@ -181,6 +181,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     components["queue_dispatch"] = _dispatch(worker.queue(settings, "high", rq_connection))
     if components.get("queue_adapter") is not None:
         components["queue_adapter"].dispatch = components["queue_dispatch"]
+        components["queue_adapter"].rebridge = _rebridge(worker.queue(settings, "high",
+                                                                       rq_connection))
     lookup = _token_lookup(components)
     services = Services(settings=settings, redis=client, lookup_token=lookup,
                         components=components)
@@ -221,6 +223,19 @@ def _dispatch(jobs: Queue) -> Any:
             log.exception("could not schedule reservation %s", assignment.reservation_id)
 
     return dispatch
+
+
+def _rebridge(jobs: Queue) -> Any:
+    """A call holds although its agent accepted it: put it through from the worker."""
+
+    def rebridge(call_sid: str) -> None:
+        try:
+            jobs.enqueue("ivr.bridge.rebridge", call_sid, result_ttl=600,
+                         failure_ttl=7 * 24 * 3600)
+        except redis.RedisError:
+            log.exception("could not queue the put-through of %s", call_sid)
+
+    return rebridge
 
 
 def _token_lookup(components: dict[str, Any]) -> Any:

@@ -14,6 +14,7 @@ the reservations it produced, for the caller to dispatch (ring, time, dial).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Mapping
@@ -174,8 +175,9 @@ class Accepted(str, Enum):
 #: well inside the web server's timeout, then the call goes back to the head of the line.
 BRIDGE_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, timeout=(2.0, 5.0))
 
-#: A concurrent second accept of the same reservation (a double click) waits this out.
-BRIDGE_CLAIM_S = 10
+#: A concurrent second accept of the same reservation (a double click) waits this out;
+#: longer than the slowest put-through (BRIDGE_RETRY: two tries of up to 7 s).
+BRIDGE_CLAIM_S = 30
 
 
 def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
@@ -212,21 +214,74 @@ def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
     try:
         bridge.connect(agent_id, call_id)
     except Exception as exc:
-        gone = getattr(exc, "status", None) == 404 or getattr(exc, "code", None) in GONE_CODES
-        error: BridgeError
-        if gone:
-            error = CallerGone(f"the caller of {call_id} has already hung up (Twilio: {exc})",
-                               caller_left_while_ringing(store, call_id, now))
-        else:
-            _, again = store.bounce(call_id, now=now)
-            error = BridgeError(f"could not ring agent {agent_id} ({exc}); the call is back "
-                                "at the head of the line and the agent paused (no_answer)",
-                                _some(again))
-        log.warning("accept of %s by %s undone: %s", call_id, agent_id, error,
-                    exc_info=not isinstance(exc, (IvrError, OSError, TwilioRestError)))
+        error = _undo(store, call_id, agent_id, exc, now)
         store.release(claim)
         raise error from exc
     return Accepted.BRIDGED
+
+
+def _undo(store: Any, call_id: str, agent_id: str, exc: Exception,
+          now: float | None) -> BridgeError:
+    """Twilio refused to put the caller through: undo the answer (the caller gone: ended
+    as abandoned; else back to the head of the line, the agent paused)."""
+    gone = getattr(exc, "status", None) == 404 or getattr(exc, "code", None) in GONE_CODES
+    error: BridgeError
+    if gone:
+        error = CallerGone(f"the caller of {call_id} has already hung up (Twilio: {exc})",
+                           caller_left_while_ringing(store, call_id, now))
+    else:
+        _, again = store.bounce(call_id, now=now)
+        error = BridgeError(f"could not ring agent {agent_id} ({exc}); the call is back "
+                            "at the head of the line and the agent paused (no_answer)",
+                            _some(again))
+    log.warning("accept of %s by %s undone: %s", call_id, agent_id, error,
+                exc_info=not isinstance(exc, (IvrError, OSError, TwilioRestError)))
+    return error
+
+
+def put_through_again(store: Any, bridge: Bridge | None, call_id: str,
+                      now: float | None = None) -> tuple[Assignment, ...]:
+    """Twilio asks for the hold of a call the router has put through to an agent: the
+    caller is still in Twilio's queue, so the accept's REST update never reached Twilio
+    (the process died between the router's accept and the update). Ring the agent now,
+    as that accept would have; when Twilio refuses, the answer is undone as in
+    :func:`put_through`. Nothing is done while that accept may still be running (its
+    claim lasts :data:`BRIDGE_CLAIM_S`), nor for a callback (its customer does not hold).
+    Returns the reservations made while undoing, for the caller to dispatch."""
+    call = store.call(call_id)
+    if (bridge is None or call is None or call.status != CallStatus.BRIDGED
+            or call.callback_number or not call.agent_id):
+        return ()
+    agent_id = call.agent_id
+    claim = f"bridge:{call_id}:{agent_id}"
+    if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
+        return ()
+    log.warning("call %s is holding although agent %s accepted it: its put-through was "
+                "lost; ringing the agent now", call_id, agent_id)
+    try:
+        bridge.check(agent_id)
+        bridge.connect(agent_id, call_id)
+    except Exception as exc:  # noqa: BLE001 -- undone; the caller's hold goes on
+        store.release(claim)
+        return _undo(store, call_id, agent_id, exc, now).assignments
+    return ()
+
+
+def rebridge(call_id: str) -> None:
+    """RQ job (``high``): :func:`put_through_again` on the worker, with its Twilio client,
+    so the hold's webhook answers at once however slow Twilio is."""
+    from queueing import jobs
+
+    store = jobs.job_store()
+    rest: Any = jobs.outbound()
+    if rest is not None:  # the put-through's own tries: all done within BRIDGE_CLAIM_S
+        rest = copy.copy(rest)
+        rest.retry = BRIDGE_RETRY
+    bridge = Bridge(store.redis, rest) if rest is not None else None
+    if bridge is None:
+        log.warning("call %s holds although its agent accepted it, and this worker has no "
+                    "Twilio client (TWILIO_ACCOUNT_SID) to put it through", call_id)
+    jobs.follow_up(list(put_through_again(store, bridge, call_id)))
 
 
 class Bridge:

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from call_flows import actions as a
 from call_flows.session import Session
-from queueing.model import Assignment, needs_from_skills
+from queueing.model import Assignment, CallStatus, needs_from_skills
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ class QueueAdapter:
         # Every reservation the router makes goes here (its timer; dialling a callback):
         # ``ivr.app`` sets the RQ dispatcher once the job queue exists.
         self.dispatch = dispatch
+        # Queues ivr.bridge.rebridge for a call (``ivr.app`` sets it): a call still
+        # holding although the router has put it through to its agent.
+        self.rebridge: Callable[[str], None] | None = None
 
     def _send(self, assignment: Assignment | None) -> None:
         if assignment is None:
@@ -94,6 +97,10 @@ class QueueAdapter:
 
     def estimate(self, call_sid: str) -> HoldEstimate | None:
         info = self.store.hold_info(call_sid, now=self.clock())
+        if info.status == CallStatus.BRIDGED:  # yet holding: see ivr.bridge.put_through_again
+            if self.rebridge is not None:
+                self.rebridge(call_sid)
+            return None
         if info.position <= 0:
             return None
         low = high = None

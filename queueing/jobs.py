@@ -57,6 +57,22 @@ def prefix() -> str:
     return _CONTEXT.prefix
 
 
+def outbound() -> callbacks.OutboundCaller | None:
+    """This worker's Twilio client (None: outbound calls are off), for jobs of other
+    packages (``ivr.bridge.rebridge``)."""
+    return _CONTEXT.outbound
+
+
+def job_store() -> QueueStore:
+    """The router as the running job sees it (its Redis, this worker's prefix and hours)."""
+    return _store()
+
+
+def follow_up(assignments: list[Assignment]) -> None:
+    """Schedule the timers (and dials) of reservations a job made."""
+    _follow_up(assignments)
+
+
 def _store() -> QueueStore:
     job = get_current_job()
     if job is None:

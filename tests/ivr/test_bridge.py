@@ -78,3 +78,97 @@ def test_callback_leg_is_put_through_to_the_reserved_agent(app, client) -> None:
     assert client.post(status_path, data=params,
                        headers={"X-Twilio-Signature": sig}).status_code == 204
     assert store.call("CA" + "5" * 32).status != "reserved"
+
+
+def _work_high(settings: Settings) -> None:
+    """The worker's ``high`` queue, set up as ``ivr worker`` sets itself up."""
+    import redis
+    from rq import Queue, SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from ivr.worker import install_queueing
+    from queueing import jobs
+
+    conn = redis.Redis.from_url(settings.redis_url)
+    install_queueing(settings)
+    try:
+        queue = Queue("high", connection=conn, serializer=JSONSerializer)
+        SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(
+            burst=True, logging_level="WARNING")
+    finally:
+        jobs.install(None, None)
+        conn.close()
+
+
+def test_a_put_through_lost_between_accept_and_twilio_is_finished_by_the_hold(
+        settings: Settings) -> None:
+    """The web process died after the router's accept and before the REST update: the
+    caller still holds, the agent waits. Twilio's next hold request sees it; the worker
+    rings the agent; a second hold request meanwhile changes nothing twice."""
+    from queueing.model import CallStatus
+    from tests.ivr.test_hold import _wait_again
+
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings = settings.with_(twilio_account_sid=cloud.account_sid,
+                                  twilio_api_url=cloud.url, public_url=BASE)
+        app = create_app(settings)
+        pin_clock(app, OPEN)
+        client = app.test_client()
+        sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
+        call = sim.call(from_="+34699000111", to="+34930001000").start()
+        call.press("1").press("*").press("1")  # Spanish, no account, billing: holding
+        cloud.calls[call.call_sid] = FakeCall(call.call_sid, "+34930001000", "+34699000111",
+                                              None, "POST", None, None, "in-progress")
+        assert client.put("/api/agents/ana", headers=ADMIN, json={
+            "skills": {"lang:es": 1, "topic:billing": 1},
+            "contact": "+34911000222"}).status_code == 200
+        got = client.post("/api/agents/ana/login", headers=ADMIN).get_json()
+        assert [a["call_id"] for a in got["assignments"]] == [call.call_sid]
+        store = app.extensions["centralita"].components["queue"]
+        store.accept("ana", call.call_sid)  # ...and the process dies here
+        assert store.call(call.call_sid).status == CallStatus.BRIDGED
+
+        def updates() -> list[str]:
+            return [r.form["Twiml"][0] for r in cloud.requests
+                    if r.path.endswith(f"/Calls/{call.call_sid}.json") and r.method == "POST"]
+
+        assert updates() == []
+        hold = _wait_again(client, call)  # the caller hears the hold as before...
+        assert hold.find(".//Play") is not None
+        _wait_again(client, call)  # (a second request before the worker ran)
+        _work_high(settings)  # ...and the worker rings the agent, once
+        [twiml] = updates()
+        assert ">+34911000222</Number>" in twiml
+        assert f'url="{BASE}/voice/agent-answered?call={call.call_sid}"' in twiml
+        assert store.call(call.call_sid).status == CallStatus.BRIDGED
+        assert store.agent("ana").state == "busy"
+
+
+def test_a_lost_put_through_that_twilio_refuses_puts_the_caller_back_at_the_head(
+        settings: Settings) -> None:
+    from queueing.model import CallStatus
+    from tests.ivr.test_hold import _wait_again
+
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings = settings.with_(twilio_account_sid=cloud.account_sid,
+                                  twilio_api_url=cloud.url, public_url=BASE)
+        app = create_app(settings)
+        pin_clock(app, OPEN)
+        client = app.test_client()
+        sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
+        call = sim.call(from_="+34699000111", to="+34930001000").start()
+        call.press("1").press("*").press("1")
+        cloud.calls[call.call_sid] = FakeCall(call.call_sid, "+34930001000", "+34699000111",
+                                              None, "POST", None, None, "in-progress")
+        client.put("/api/agents/ana", headers=ADMIN, json={
+            "skills": {"lang:es": 1, "topic:billing": 1}, "contact": "+34911000222"})
+        client.post("/api/agents/ana/login", headers=ADMIN)
+        store = app.extensions["centralita"].components["queue"]
+        store.accept("ana", call.call_sid)
+        _wait_again(client, call)
+        cloud.fail(times=2, status=500)  # Twilio down for both tries (BRIDGE_RETRY)
+        _work_high(settings)
+        back = store.call(call.call_sid)
+        assert back.status == CallStatus.WAITING and back.agent_id in (None, "")
+        assert store.agent("ana").state == "paused"
+        assert store.hold_info(call.call_sid).position == 1
