@@ -105,16 +105,22 @@ def build_call_service(settings: Settings, client: redis.Redis,
     _offline_speech(settings, registry, components["calls"])
 
 
-def line_hours(registry: Any) -> Callable[[float], bool]:
-    """``is_open(now)`` for the router: the default line's business hours, read at each
-    decision so an edit of ``lines.yaml`` applies without a restart."""
+def line_hours(registry: Any) -> Callable[[float], dict[str, bool]]:
+    """``is_open(now)`` for the router: each line's business hours (``{name: open}``, and
+    ``""`` for the default line: callbacks of a line it does not know), read at each
+    decision so an edit of ``lines.yaml`` applies without a restart. A callback is
+    dialled only while the line the customer called is open."""
 
-    def is_open(now: float) -> bool:
+    def is_open(now: float) -> dict[str, bool]:
+        at = datetime.fromtimestamp(now, UTC)
         try:
-            line = registry.default_line
+            lines = tuple(registry.lines)
+            default = registry.default_line
         except (IndexError, AttributeError):  # no line configured: nothing to close
-            return True
-        return bool(line.hours.is_open(datetime.fromtimestamp(now, UTC)))
+            return {}
+        state = {line.name: bool(line.hours.is_open(at)) for line in lines}
+        state[""] = state.get(default.name, bool(default.hours.is_open(at)))
+        return state
 
     return is_open
 

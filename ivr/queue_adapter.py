@@ -80,7 +80,7 @@ class QueueAdapter:
             session.call_sid, str(action.skills.get("queue", "support")), action.number,
             needs_from_skills({k: v for k, v in action.skills.items() if k != "queue"}),
             priority=action.priority,
-            caller=session.caller, now=self.clock())
+            caller=session.caller, now=self.clock(), line=session.line)
         if resumed:
             log.info("callback %s took back the place of %s", session.call_sid, resumed)
         self._send(assignment)

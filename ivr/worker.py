@@ -70,6 +70,8 @@ def install_queueing(settings: Settings) -> tuple[Any | None, Callable[[float], 
     config = None
     if rest.enabled and base and line.numbers:
         config = CallbackConfig(from_number=line.numbers[0],
+                                line_numbers={ln.name: ln.numbers[0] for ln in registry.lines
+                                              if ln.numbers},
                                 answer_url=f"{base}/voice/callback?call={{call_id}}",
                                 status_url=f"{base}/voice/callback-status?call={{call_id}}")
     elif rest.enabled:

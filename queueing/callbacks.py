@@ -7,15 +7,16 @@ callback for that leg comes back through :func:`on_status`: answered -> bridged 
 agent; busy / no-answer / failed -> the agent is freed and the call goes back to the
 head of the line after the queue's ``callback.retry_s``, until ``max_attempts``; the
 answered leg's ``completed`` completes the call. Only the current leg counts (its
-reservation id and CallSid). Callbacks are only routed while ``is_open(now)`` (business
-hours) holds: outside them they keep their place and are dialled when the line opens.
+reservation id and CallSid). Callbacks are only routed while the business hours of the
+line the customer called hold (``QueueStore.is_open``): outside them they keep their
+place and are dialled when that line opens, from that line's own number.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -58,6 +59,8 @@ class CallbackConfig:
     status_url: str | None = None  # Twilio posts the leg's status here, ``{call_id}`` too
     ring_timeout_s: int = CALLBACK_RING_TIMEOUT_S
     margin_s: float = CALLBACK_MARGIN_S  # the agent stays reserved this much longer
+    # each line's own caller ID: the customer sees the number they called
+    line_numbers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 5 <= self.ring_timeout_s <= 600:  # Twilio's own bounds for Timeout
@@ -65,6 +68,10 @@ class CallbackConfig:
                              f"{self.ring_timeout_s!r}")
         if self.margin_s < 0:
             raise QueueError(f"callback reservation margin must be >= 0, got {self.margin_s!r}")
+
+    def caller_id(self, line: str) -> str:
+        """The number we call from for a callback of ``line`` (else ``from_number``)."""
+        return self.line_numbers.get(line) or self.from_number
 
     @property
     def hold_s(self) -> float:
@@ -100,14 +107,15 @@ def dial(store: QueueStore, caller: OutboundCaller, config: CallbackConfig, call
         return None
     if not store.claim(f"dial:{call_id}:{reservation_id}", ttl_s=3600):
         return None
+    from_number = config.caller_id(call.line)
     try:
-        created = caller.create_call(to=number, from_=config.from_number,
+        created = caller.create_call(to=number, from_=from_number,
                                      url=config.answer_url.format(call_id=call_id),
                                      status_callback=config.status_for(call_id, reservation_id),
                                      status_callback_events=("answered", "completed"),
                                      timeout=config.ring_timeout_s)
     except Exception as exc:
-        placed = _placed_anyway(caller, exc, number, config.from_number)
+        placed = _placed_anyway(caller, exc, number, from_number)
         if placed is not None:  # Twilio created it though we never heard back: adopt it
             store.callback_leg(call_id, reservation_id, placed)
             log.warning("callback %s: %s after Twilio had placed %s; adopted", call_id,

@@ -45,13 +45,20 @@ _ERRORS: dict[str, type[errors.QueueError]] = {
 _assignment = assignment_from_json
 
 
+#: ``is_open(now)``: whether callbacks may be dialled now -- one answer for every line, or
+#: per line (``{line name: open}``, ``""`` for the default line, which also stands for
+#: lines it does not name).
+HoursFn = Callable[[float], "bool | Mapping[str, bool]"]
+
+
 class QueueStore(CallbackOps):
-    """``is_open(now)``: business hours; callbacks are dialled only while it holds.
-    ``callback_hold_s``: how long a callback's agent stays reserved while we ring the
-    customer (at least the ring timeout plus a margin, :func:`callback_hold_s`)."""
+    """``is_open(now)``: business hours (:data:`HoursFn`); a callback is dialled only
+    while the hours of the line it came in on hold. ``callback_hold_s``: how long a
+    callback's agent stays reserved while we ring the customer (at least the ring
+    timeout plus a margin, :func:`callback_hold_s`)."""
 
     def __init__(self, client: redis.Redis, *, rules: RulesConfig | None = None,
-                 prefix: str = "q:", is_open: Callable[[float], bool] | None = None,
+                 prefix: str = "q:", is_open: HoursFn | None = None,
                  clock: Callable[[], float] = time.time, ttl_s: int = 7 * 86400,
                  callback_hold_s: float | None = None) -> None:
         self.redis = client  # decode_responses=True
@@ -74,7 +81,19 @@ class QueueStore(CallbackOps):
         clean = {k: v for k, v in args.items() if v is not None}
         clean.setdefault("ttl", self.ttl_s)
         clean.setdefault("cb_hold", self.callback_hold_s)
-        return (op, repr(float(at)), orjson.dumps(clean), "1" if self.is_open(at) else "0")
+        return (op, repr(float(at)), orjson.dumps(clean), self._hours(at))
+
+    def _hours(self, at: float) -> str | bytes:
+        """The router's hours argument: "1" all open, "0" all closed, else per line."""
+        state = self.is_open(at)
+        if not isinstance(state, Mapping):
+            return "1" if state else "0"
+        values = set(state.values())
+        if values <= {True}:
+            return "1"
+        if values == {False}:
+            return "0"
+        return orjson.dumps({str(k): bool(v) for k, v in state.items()})
 
     def _run(self, op: str, args: Mapping[str, Any], now: float | None) -> Any:
         at = self.clock() if now is None else now
@@ -376,7 +395,7 @@ def _call(call_id: str, raw: Mapping[str, str]) -> Call:
                 status=CallStatus(raw.get("status", "waiting")), caller=raw.get("caller", ""),
                 agent_id=raw.get("agent") or None, callback_number=raw.get("cb") or None,
                 callback_attempts=int(raw.get("cb_attempts") or 0),
-                front=raw.get("front") == "1")
+                front=raw.get("front") == "1", line=raw.get("hours_line") or "")
 
 
 def _agent(agent_id: str, raw: Mapping[str, str]) -> Agent:

@@ -26,7 +26,7 @@ class CallbackOps:
 
     def enqueue_callback(self, call_id: str, queue: str, number: str,
                          needs: Mapping[str, int] | None = None, priority: int = 0,
-                         caller: str = "", now: float | None = None
+                         caller: str = "", now: float | None = None, line: str = ""
                          ) -> tuple[str, Assignment | None, str | None]:
         """A confirmed callback request, in one atomic step.
 
@@ -36,21 +36,28 @@ class CallbackOps:
         was choosing the callback becomes a callback at the head of its line (that agent is
         freed, not paused). Returns (status, assignment or None, id of an abandoned call
         whose place it took back or None). Asking again changes only the number.
+        ``line``: the line the customer called, whose business hours the callback keeps
+        ("": the default line's).
         """
         if not number:
             raise errors.QueueError("a callback needs a confirmed phone number")
         at = self.clock() if now is None else now
         args = self.enqueue_args(call_id, queue, needs, priority, caller, at)
         args["number"] = number
+        if line:
+            args["hours_line"] = line
         out = self._run("enqueue_callback", args, at)
         return (out["status"], assignment_from_json(out.get("assignment")),
                 out.get("resumed_from"))
 
-    def request_callback(self, call_id: str, number: str, now: float | None = None) -> None:
-        """A call waiting in line becomes a callback that keeps its place."""
+    def request_callback(self, call_id: str, number: str, now: float | None = None,
+                         line: str = "") -> None:
+        """A call waiting in line becomes a callback that keeps its place (dialled within
+        the hours of ``line``, the line the customer called; "": the default line's)."""
         if not number:
             raise errors.QueueError("a callback needs a confirmed phone number")
-        self._run("callback", {"call": call_id, "number": number}, now)
+        self._run("callback", {"call": call_id, "number": number, "hours_line": line or None},
+                  now)
 
     def callback_result(self, call_id: str, answered: bool, now: float | None = None, *,
                         reservation_id: str | None = None, leg_sid: str | None = None,

@@ -13,8 +13,11 @@ local function callback_ops()
       return result({status = asg and "reserved" or "callback_pending", assignment = asg or NULL,
                      resumed_from = resumed})
     end
+    local hours_line = A.hours_line or c.hours_line or ""
+    c.hours_line = hours_line
     if c.status == "waiting" or c.status == "callback_pending" then
-      redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number)
+      redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
+        "hours_line", hours_line)
       if c.line ~= "" then redis.call("SADD", k("cbp"), c.id) end
       if c.status == "waiting" then event("callback", {call = c.id, queue = c.queue}) end
       return result({status = "callback_pending", assignment = NULL})
@@ -24,12 +27,12 @@ local function callback_ops()
       -- freed (not paused: nobody failed) and the call, now a callback, keeps the head of
       -- its line; the agent may well take it straight back, this time to call the customer
       redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
-        "res_id", "", "agent", "")
+        "res_id", "", "agent", "", "hours_line", hours_line)
       c.status, c.cb = "callback_pending", A.number
       insert(c, true)
       event("callback", {call = c.id, queue = c.queue})
       local asg = release(c)  -- c.agent still names the agent to free
-      if not asg and CB_OK then asg = route_call(c, line_of(c, true)) end
+      if not asg then asg = route_call(c, line_of(c, true)) end
       local now_status = redis.call("HGET", k("call:", c.id), "status")
       return result({status = now_status, assignment = asg or NULL})
     end
@@ -44,7 +47,8 @@ local function callback_ops()
       return fail("invalid_transition", "call " .. c.id .. " is " .. c.status ..
         "; only a waiting call can ask for a callback")
     end
-    redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number)
+    redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
+      "hours_line", A.hours_line or c.hours_line or "")
     if c.line ~= "" then redis.call("SADD", k("cbp"), c.id) end
     event("callback", {call = c.id, queue = c.queue})
     return result({status = "callback_pending"})
@@ -56,7 +60,7 @@ local function callback_ops()
     if not c or c.status ~= "reserved" or c.cb == "" or c.res_id ~= A.res then
       return result({ok = false, status = c and c.status or NULL})
     end
-    if not CB_OK then
+    if not cb_open(c.hours_line) then
       -- the line closed since the reservation (a late or retried dial job): nobody is
       -- rung; the call keeps the head of its line for the opening, the agent is freed
       redis.call("HSET", k("call:", c.id), "status", "callback_pending", "res_id", "")

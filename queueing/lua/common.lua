@@ -5,8 +5,10 @@
 -- The rules they apply are specified in queueing/routing.py; keep both in step.
 -- Keys are derived from the prefix P (standalone Redis; the router is not cluster-safe).
 
--- this call's arguments: prefix, operation, time, JSON arguments, callbacks-open flag
-local P, OP, NOW, A, CB_OK
+-- this call's arguments: prefix, operation, time, JSON arguments, and whether callbacks
+-- may be dialled now: CB_OK when every line is open; CB_LINES {line = open, [""] = the
+-- default line's} when some are closed ("0": all closed, CB_LINES empty)
+local P, OP, NOW, A, CB_OK, CB_LINES
 local NULL  -- cjson.null (cjson is reachable only while a call runs)
 -- seconds a callback's agent stays reserved when the store passes no cb_hold (the ring
 -- timeout plus a margin: queueing.model.CALLBACK_RING_TIMEOUT_S + CALLBACK_MARGIN_S)
@@ -31,7 +33,18 @@ local RULES = {}
 local function begin(argv)
   P, OP, NOW = argv[1], argv[2], tonumber(argv[3])
   A, CB_OK, NULL = cjson.decode(argv[4]), argv[5] == "1", cjson.null
+  CB_LINES = {}
+  if not CB_OK and argv[5] ~= "0" then CB_LINES = cjson.decode(argv[5]) end
   RULES = {}
+end
+
+-- May a callback that came in on line `line` (its hours_line; "" or unknown: the
+-- default line) be routed and dialled now?
+local function cb_open(line)
+  if CB_OK then return true end
+  local v = CB_LINES[line or ""]
+  if v == nil then v = CB_LINES[""] end
+  return v == true
 end
 
 -- Memos of pure functions of a string (decoded JSON, parsed line ids), read-only once
@@ -264,17 +277,23 @@ local function line_parts(lid)  -- queue, priority, front flag of a line id
   return t[1], t[2], t[3]
 end
 
--- first routable member of a line: callback_pending ones only while callbacks are open
+-- a call in line may be routed now: a callback only while its line's hours are open
+local function routable(cid)
+  if CB_OK or redis.call("SISMEMBER", k("cbp"), cid) == 0 then return true end
+  return cb_open(redis.call("HGET", k("call:", cid), "hours_line") or "")
+end
+
+-- first routable member of a line
 local function head(lid)
   local top = redis.call("ZRANGE", k("line:", lid), 0, 0, "WITHSCORES")
   if #top == 0 then return nil end
-  if CB_OK or redis.call("SISMEMBER", k("cbp"), top[1]) == 0 then return top[1], tonumber(top[2]) end
+  if routable(top[1]) then return top[1], tonumber(top[2]) end
   local start = 1
   while true do
     local more = redis.call("ZRANGE", k("line:", lid), start, start + CHUNK - 1, "WITHSCORES")
     if #more == 0 then return nil end
     for i = 1, #more, 2 do
-      if redis.call("SISMEMBER", k("cbp"), more[i]) == 0 then return more[i], tonumber(more[i + 1]) end
+      if routable(more[i]) then return more[i], tonumber(more[i + 1]) end
     end
     start = start + CHUNK
   end

@@ -41,8 +41,8 @@ local function route_agent(ag)
 end
 
 local function route_call(c, lid)
-  -- outside business hours a callback keeps its place and waits (CB_OK: hours open)
-  if c.status == "callback_pending" and not CB_OK then return nil end
+  -- outside its line's business hours a callback keeps its place and waits
+  if c.status == "callback_pending" and not cb_open(c.hours_line) then return nil end
   local ag = find_agent(c)
   if ag then return reserve(c.id, lid, ag) end
   return nil
@@ -236,7 +236,7 @@ local function new_call(cb)
   redis.call("HSET", k("call:", A.id), "queue", A.queue, "bucket", A.bucket,
     "needs", needs, "prio", prio, "entered_at", entered, "score", score,
     "caller", A.caller, "status", status, "cb", cb,
-    "cb_attempts", 0, "created_at", NOW, "resumed_from", from)
+    "cb_attempts", 0, "created_at", NOW, "resumed_from", from, "hours_line", A.hours_line or "")
   redis.call("SADD", k("active"), A.id)
   if resumed == NULL then stat(A.queue, "offered", 1) end
   event("enqueued", {call = A.id, queue = A.queue})
@@ -244,7 +244,8 @@ local function new_call(cb)
   -- the call as load_call would read it back (Redis stores numbers as %.17g: exact)
   local c = {id = A.id, queue = A.queue, bucket = A.bucket, needs = cjson.decode(needs),
              prio = tonumber(prio), entered_at = tonumber(entered), score = tonumber(score),
-             caller = A.caller, status = status, cb = cb, cb_attempts = "0", resumed_from = from}
+             caller = A.caller, status = status, cb = cb, cb_attempts = "0", resumed_from = from,
+             hours_line = A.hours_line or ""}
   local asg = route_call(c, nil)
   if not asg then insert(c, false) end
   return c, asg, resumed

@@ -112,10 +112,86 @@ def test_the_apps_router_follows_the_lines_business_hours(tmp_path, redis_url: s
     assert not line.hours.always_open  # the demo line has opening hours
     for when in (datetime(2026, 11, 23, 11, 0, tzinfo=UTC),  # a Monday morning
                  datetime(2026, 11, 22, 11, 0, tzinfo=UTC),  # a Sunday
+                 datetime(2026, 11, 21, 11, 0, tzinfo=UTC),  # a Saturday morning
                  datetime(2026, 12, 25, 11, 0, tzinfo=UTC),  # Christmas
                  datetime(2026, 11, 23, 23, 30, tzinfo=UTC)):  # a Monday night
-        assert store.is_open(when.timestamp()) == line.hours.is_open(when)
-    assert store.is_open(datetime(2026, 11, 23, 11, 0, tzinfo=UTC).timestamp())
-    assert not store.is_open(datetime(2026, 11, 22, 11, 0, tzinfo=UTC).timestamp())
+        state = store.is_open(when.timestamp())
+        assert state[""] == line.hours.is_open(when)  # the default line's
+        assert state == {ln.name: ln.hours.is_open(when) for ln in registry.lines} | {
+            "": line.hours.is_open(when)}
+    assert store.is_open(datetime(2026, 11, 23, 11, 0, tzinfo=UTC).timestamp())[""]
+    assert not store.is_open(datetime(2026, 11, 22, 11, 0, tzinfo=UTC).timestamp())[""]
+    # Saturday morning: the support line opens, the international line (Mon-Fri) does not
+    saturday = store.is_open(datetime(2026, 11, 21, 11, 0, tzinfo=UTC).timestamp())
+    assert saturday["support"] and not saturday["international"]
     assert components["queue_adapter"].dispatch is components["queue_dispatch"]
     components["writer"].flush(5)
+
+
+class LineHours:
+    """Per-line opening hours the test switches: {line: open}, "" the default line."""
+
+    def __init__(self) -> None:
+        self.state = {"support": True, "international": False, "": True}
+
+    def __call__(self, now: float) -> dict[str, bool]:
+        return dict(self.state)
+
+
+def test_a_callback_keeps_the_hours_of_the_line_the_customer_called(
+        redis_client: redis.Redis) -> None:
+    hours = LineHours()  # Saturday: support open, international closed
+    store = QueueStore(redis_client, rules=RULES, is_open=hours)
+    store.enqueue_callback("abroad", "support", "+442070000001", NEEDS, now=5,
+                           line="international")
+    store.enqueue_callback("here", "support", "+34600000001", NEEDS, now=6, line="support")
+    store.enqueue_callback("legacy", "support", "+34600000002", NEEDS, now=7)  # no line
+    _agent(store, "a")  # free: takes the first callback whose line is open
+    got = store.agent("a")
+    assert got is not None and got.calls == ("here",)
+    assert store.call("abroad").status == CallStatus.CALLBACK_PENDING  # type: ignore[union-attr]
+    _agent(store, "b")  # the one without a line keeps the default line's hours (open)
+    assert store.agent("b").calls == ("legacy",)  # type: ignore[union-attr]
+    # A waiting caller who asks for a callback takes their line's hours along.
+    store.enqueue("waits", "support", NEEDS, now=8)
+    store.request_callback("waits", "+442070000003", now=9, line="international")
+    _agent(store, "c")
+    assert store.agent("c").state == AgentState.AVAILABLE  # type: ignore[union-attr]
+    # A reservation made while open, dialled after its line closed: nobody is rung.
+    hours.state["international"] = True
+    [first] = store.tick(now=20)
+    assert first.call_id == "abroad" and first.agent_id == "c"
+    hours.state["international"] = False
+    assert store.callback_dialing("abroad", first.reservation_id, 40, now=21) is None
+    assert store.call("abroad").status == CallStatus.CALLBACK_PENDING  # type: ignore[union-attr]
+    hours.state = {"support": False, "international": True, "": False}  # Monday night abroad?
+    [again] = store.tick(now=30)
+    assert again.call_id == "abroad"
+
+
+def test_the_customer_is_called_back_from_the_number_they_called(
+        redis_client: redis.Redis) -> None:
+    from tests.fakes import FakeTwilioCloud
+
+    hours = LineHours()  # support open, international closed
+    store = QueueStore(redis_client, rules=RULES, is_open=hours)
+    config = callbacks.CallbackConfig(
+        from_number="+34930001000", answer_url="https://ivr.example/voice/callback?call={call_id}",
+        line_numbers={"support": "+34930001000", "international": "+442071838750"})
+    store.enqueue_callback("abroad", "support", "+442070000001", NEEDS, now=5,
+                           line="international")
+    store.enqueue_callback("here", "support", "+34600000001", NEEDS, now=6, line="support")
+    with FakeTwilioCloud() as cloud:
+        rest = cloud.rest_client()
+        store.upsert_agent("a", SKILLS, now=7)
+        first = store.set_state("a", "available", now=8)
+        assert first is not None and first.call_id == "here"
+        assert callbacks.dial(store, rest, config, "here", first.reservation_id) is not None
+        hours.state["international"] = True  # Monday: the international line opens
+        store.upsert_agent("b", SKILLS, now=9)
+        second = store.set_state("b", "available", now=10)
+        assert second is not None and second.call_id == "abroad"
+        assert callbacks.dial(store, rest, config, "abroad", second.reservation_id) is not None
+        placed = {c.to: c.from_ for c in cloud.calls.values()}
+    assert placed == {"+34600000001": "+34930001000", "+442070000001": "+442071838750"}
+    assert config.caller_id("") == "+34930001000"  # unknown or no line: the default's
