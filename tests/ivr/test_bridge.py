@@ -89,7 +89,7 @@ def _work_high(settings: Settings) -> None:
     from ivr.worker import install_queueing
     from queueing import jobs
 
-    conn = redis.Redis.from_url(settings.redis_url)
+    conn = redis.Redis.from_url(settings.effective_redis_url)
     install_queueing(settings)
     try:
         queue = Queue("high", connection=conn, serializer=JSONSerializer)
