@@ -145,12 +145,15 @@ end
 local function serves(ag, queue) return ag.nqueues == 0 or ag.queues[queue] == true end
 
 local function add_free(ag)
+  ag.not_free = nil
   redis.call("ZADD", k("free"), ag.idle, ag.id)
   for s, l in pairs(ag.skills) do redis.call("ZADD", k("free:", s), -l * SKILL_SCALE + ag.idle, ag.id) end
 end
 
--- (an agent is in the free set exactly when it is in the per-skill ones: one ZREM says)
+-- (an agent is in the free set exactly when it is in the per-skill ones: one ZREM says;
+-- ag.not_free: known not to be in it, nothing to ask)
 local function rem_free(ag)
+  if ag.not_free then return end
   if redis.call("ZREM", k("free"), ag.id) == 0 then return end
   for s, _ in pairs(ag.skills) do redis.call("ZREM", k("free:", s), ag.id) end
 end
@@ -233,7 +236,8 @@ local function index_agent(ag)
   end
 end
 
-local function insert(c, front)
+-- ...: more fields of the call's hash to write in the same HSET
+local function insert(c, front, ...)
   local lid = line_of(c, front)
   if redis.call("HEXISTS", k("linemeta"), lid) == 0 then
     local m = {q = c.queue, p = c.prio, s = c.needs, f = front, b = c.bucket}
@@ -242,7 +246,7 @@ local function insert(c, front)
   end
   redis.call("ZADD", k("line:", lid), c.score, c.id)
   redis.call("SADD", k("lines"), lid)
-  redis.call("HSET", k("call:", c.id), "line", lid, "front", front and "1" or "0")
+  redis.call("HSET", k("call:", c.id), "line", lid, "front", front and "1" or "0", ...)
   if c.status == "callback_pending" then redis.call("SADD", k("cbp"), c.id) end
 end
 

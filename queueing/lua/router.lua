@@ -2,29 +2,38 @@
 -- Arguments: prefix, op, now, JSON arguments, callbacks-open flag. Returns JSON.
 -- (common.lua is prepended: P, OP, NOW, A, helpers.)
 
-local function reserve(cid, lid, ag)
-  local c = redis.call("HMGET", k("call:", cid), "queue", "cb")
+-- known: the call's table when the caller has it (its queue and cb); base: fields of a
+-- new call's hash, written in the same HSET
+local function reserve(cid, lid, ag, known, base)
+  local c = known and {known.queue, known.cb} or redis.call("HMGET", k("call:", cid), "queue", "cb")
   local r = rules(c[1])
   local rid = tostring(redis.call("INCR", k("seq")))
   local hold = r.reservation_timeout_s
   -- a callback's agent waits while we ring the customer: never less than that ringing
   if c[2] and c[2] ~= "" then hold = math.max(hold, num(A.cb_hold, CB_HOLD)) end
   local deadline = NOW + hold
-  local fields = {"status", "reserved", "agent", ag.id, "res_id", rid,
-    "res_deadline", deadline, "reserved_at", NOW, "cb_leg", ""}
+  local fields = {}
+  for _, v in ipairs(base or {}) do fields[#fields + 1] = v end
+  for _, v in ipairs({"status", "reserved", "agent", ag.id, "res_id", rid,
+      "res_deadline", deadline, "reserved_at", NOW, "cb_leg", ""}) do
+    fields[#fields + 1] = v
+  end
   if lid and lid ~= "" then  -- out of its line (as unline does, in the same HSET)
     redis.call("ZREM", k("line:", lid), cid)
     if redis.call("ZCARD", k("line:", lid)) == 0 then redis.call("SREM", k("lines"), lid) end
     -- only a callback can be in cbp (a call's cb is never cleared)
     if c[2] and c[2] ~= "" then redis.call("SREM", k("cbp"), cid) end
-    fields[#fields + 1] = "line"; fields[#fields + 1] = ""
   end
+  fields[#fields + 1] = "line"; fields[#fields + 1] = ""  -- in no line (position 0)
   redis.call("HSET", k("call:", cid), unpack(fields))
   redis.call("ZADD", k("res"), deadline, cid)
   ag.calls[#ag.calls + 1] = cid
   ag.load = ag.load + 1
   if ag.load >= ag.capacity then rem_free(ag) end
-  put_agent_state(ag, "reserved", nil, load_fields(ag))
+  local extra = {load_fields(ag)}
+  for _, v in ipairs(ag.pending or {}) do extra[#extra + 1] = v end
+  ag.pending = nil
+  put_agent_state(ag, "reserved", nil, unpack(extra))
   event("reserved", {call = cid, agent = ag.id, queue = c[1], agent_state = "reserved"})
   local cb = NULL
   if c[2] and c[2] ~= "" then cb = c[2] end
@@ -40,19 +49,30 @@ local function route_agent(ag)
   return nil
 end
 
-local function route_call(c, lid)
+-- base: a new call's fields, written with the reservation's (see reserve)
+local function route_call(c, lid, base)
   -- outside its line's business hours a callback keeps its place and waits
   if c.status == "callback_pending" and not cb_open(c.hours_line) then return nil end
   local ag = find_agent(c)
-  if ag then return reserve(c.id, lid, ag) end
+  if ag then return reserve(c.id, lid, ag, c, base) end
   return nil
 end
 
 local function become_available(ag)
+  -- wrapping up, paused or offline: never in the free set (no ZREM to ask it)
+  if ag.state == "wrap_up" or ag.state == "paused" or ag.state == "offline" then ag.not_free = true end
   redis.call("ZREM", k("wrap"), ag.id)
   ag.idle = NOW
-  set_agent_state(ag, ag.load > 0 and "busy" or "available", nil, "idle_since", NOW, "wrap_until", "")
-  return route_agent(ag)
+  local state = ag.load > 0 and "busy" or "available"
+  ag.state = state
+  -- written with the state that follows: one write (and event) when a call takes them at once
+  ag.pending = {"idle_since", NOW, "wrap_until", ""}
+  local asg = route_agent(ag)
+  if not asg then
+    ag.pending = nil
+    set_agent_state(ag, state, nil, "idle_since", NOW, "wrap_until", "")
+  end
+  return asg
 end
 
 local function stat(queue, field, by)
@@ -233,10 +253,11 @@ local function new_call(cb)
   local status = cb == "" and "waiting" or "callback_pending"
   local needs = cjson.encode(A.needs)
   local from = resumed == NULL and "" or resumed
-  redis.call("HSET", k("call:", A.id), "queue", A.queue, "bucket", A.bucket,
+  -- its hash is written once: with its place in line, or with the reservation it gets
+  local base = {"queue", A.queue, "bucket", A.bucket,
     "needs", needs, "prio", prio, "entered_at", entered, "score", score,
     "caller", A.caller, "status", status, "cb", cb,
-    "cb_attempts", 0, "created_at", NOW, "resumed_from", from, "hours_line", A.hours_line or "")
+    "cb_attempts", 0, "created_at", NOW, "resumed_from", from, "hours_line", A.hours_line or ""}
   redis.call("SADD", k("active"), A.id)
   if resumed == NULL then stat(A.queue, "offered", 1) end
   event("enqueued", {call = A.id, queue = A.queue})
@@ -246,8 +267,8 @@ local function new_call(cb)
              prio = tonumber(prio), entered_at = tonumber(entered), score = tonumber(score),
              caller = A.caller, status = status, cb = cb, cb_attempts = "0", resumed_from = from,
              hours_line = A.hours_line or ""}
-  local asg = route_call(c, nil)
-  if not asg then insert(c, false) end
+  local asg = route_call(c, nil, base)
+  if not asg then insert(c, false, unpack(base)) end
   return c, asg, resumed
 end
 

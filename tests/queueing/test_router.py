@@ -237,3 +237,31 @@ def test_each_change_is_one_event_that_says_the_agents_new_state(store: QueueSto
     assert seen == [("enqueued", "c1", ""), ("reserved", "c1", "reserved"),
                     ("bridged", "c1", "busy"), ("completed", "c1", "wrap_up"),
                     ("agent", "", "available")]
+
+
+def test_an_agent_leaving_wrap_up_for_a_waiting_call_is_one_change(store: QueueStore) -> None:
+    free_agent(store, "a", {"lang:es": 1, "topic:billing": 3}, now=0)
+    store.enqueue("c1", "support", ES_BILL, now=1)
+    store.accept("a", "c1", now=4)
+    store.enqueue("c2", "support", ES_BILL, now=5)  # waits for the agent
+    store.complete("a", "c1", now=60)
+    start = store.last_event_id()
+    [got] = store.tick(now=70)  # wrap-up over: straight to the waiting call
+    assert (got.call_id, got.agent_id) == ("c2", "a")
+    seen = [(f["type"], f.get("call", ""), f.get("agent_state", f.get("state", "")))
+            for _, f in store.events(after=start, block_ms=None)]
+    assert seen == [("reserved", "c2", "reserved")]  # no "available" in between
+    agent = store.agent("a")
+    assert agent is not None and agent.state == AgentState.RESERVED
+    assert agent.idle_since == 70 and agent.wrap_up_until is None and agent.calls == ("c2",)
+    call = store.call("c2")
+    assert call is not None and call.status == CallStatus.RESERVED and call.entered_at == 5
+    # a new call an idle agent takes at once is written whole, with its reservation
+    store.complete("a", "c2", wrap_up_s=0, now=80)
+    _, direct, _ = store.enqueue("c3", "support", ES_BILL, priority=1, caller="+34600000003",
+                                 now=90)
+    assert direct is not None and direct.agent_id == "a"
+    c3 = store.call("c3")
+    assert c3 is not None and (c3.status, c3.queue, c3.priority, c3.caller, c3.entered_at) == (
+        CallStatus.RESERVED, "support", 1, "+34600000003", 90)
+    assert c3.needs == ES_BILL and store.hold_info("c3", now=91).position == 0
