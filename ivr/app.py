@@ -234,10 +234,14 @@ def _dispatch(jobs: Queue) -> Any:
 def _rebridge(jobs: Queue) -> Any:
     """A call holds although its agent accepted it: put it through from the worker."""
 
+    from ivr.bridge import BRIDGE_CLAIM_S
+
     def rebridge(call_sid: str) -> None:
         try:
-            jobs.enqueue("ivr.bridge.rebridge", call_sid, result_ttl=600,
-                         failure_ttl=7 * 24 * 3600)
+            # ttl: a job not started within the claim's time is dropped; the caller's
+            # next hold request (if they still hold) queues a fresh one
+            jobs.enqueue("ivr.bridge.rebridge", call_sid, ttl=BRIDGE_CLAIM_S,
+                         result_ttl=600, failure_ttl=7 * 24 * 3600)
         except redis.RedisError:
             log.exception("could not queue the put-through of %s", call_sid)
 

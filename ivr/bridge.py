@@ -175,9 +175,17 @@ class Accepted(str, Enum):
 #: well inside the web server's timeout, then the call goes back to the head of the line.
 BRIDGE_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, timeout=(2.0, 5.0))
 
-#: A concurrent second accept of the same reservation (a double click) waits this out;
-#: longer than the slowest put-through (BRIDGE_RETRY: two tries of up to 7 s).
+#: A put-through holds its reservation's claim this long while it runs (a double click
+#: waits it out): longer than the slowest (BRIDGE_RETRY: two tries of up to 7 s). One
+#: that died leaves the claim to lapse, so the hold's next request finishes the job.
 BRIDGE_CLAIM_S = 30
+#: Once Twilio has the caller ringing the agent, the reservation is put through for
+#: good: no later accept or recovery job touches that call again.
+BRIDGED_FOR_GOOD_S = 86400
+
+
+def _claim_name(call_id: str, reservation_id: str | None) -> str:
+    return f"bridge:{call_id}:{reservation_id or ''}"
 
 
 def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
@@ -203,7 +211,7 @@ def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
     if bridge is None:
         raise NotReachable("no bridge configured in this app: the agent cannot be rung")
     bridge.check(agent_id)  # a configuration gap changes nothing: fix it, accept again
-    claim = f"bridge:{call_id}:{agent_id}"
+    claim = _claim_name(call_id, call.reservation_id)
     if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
         return Accepted.ALREADY  # a concurrent accept is putting it through right now
     try:
@@ -217,6 +225,7 @@ def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
         error = _undo(store, call_id, agent_id, exc, now)
         store.release(claim)
         raise error from exc
+    store.keep_claim(claim, BRIDGED_FOR_GOOD_S)
     return Accepted.BRIDGED
 
 
@@ -249,13 +258,18 @@ def put_through_again(store: Any, bridge: Bridge | None, call_id: str,
     claim lasts :data:`BRIDGE_CLAIM_S`), nor for a callback (its customer does not hold).
     Returns the reservations made while undoing, for the caller to dispatch."""
     call = store.call(call_id)
-    if (bridge is None or call is None or call.status != CallStatus.BRIDGED
-            or call.callback_number or not call.agent_id):
+    if not _lost(call, bridge):
         return ()
-    agent_id = call.agent_id
-    claim = f"bridge:{call_id}:{agent_id}"
+    claim = _claim_name(call_id, call.reservation_id)
     if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
+        return ()  # being put through, or put through for good: nothing to finish
+    again = store.call(call_id)  # (the accept may have ended, or been undone, meanwhile)
+    if (not _lost(again, bridge) or again.agent_id != call.agent_id
+            or again.reservation_id != call.reservation_id
+            or bridge.agent_answered(call_id)):  # type: ignore[union-attr]
+        store.release(claim)
         return ()
+    agent_id = again.agent_id
     log.warning("call %s is holding although agent %s accepted it: its put-through was "
                 "lost; ringing the agent now", call_id, agent_id)
     try:
@@ -264,7 +278,15 @@ def put_through_again(store: Any, bridge: Bridge | None, call_id: str,
     except Exception as exc:  # noqa: BLE001 -- undone; the caller's hold goes on
         store.release(claim)
         return _undo(store, call_id, agent_id, exc, now).assignments
+    store.keep_claim(claim, BRIDGED_FOR_GOOD_S)
     return ()
+
+
+def _lost(call: Any, bridge: Bridge | None) -> bool:
+    """A call the router has put through to an agent (not a callback: its customer
+    never holds) -- all a lost put-through can be."""
+    return (bridge is not None and call is not None and call.status == CallStatus.BRIDGED
+            and not call.callback_number and bool(call.agent_id))
 
 
 def rebridge(call_id: str) -> None:

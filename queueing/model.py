@@ -130,6 +130,7 @@ class Call:
     callback_attempts: int = 0
     front: bool = False  # put back at the head of the line after a no-answer
     line: str = ""  # the line the customer called: a callback keeps its hours ("": default)
+    reservation_id: str | None = None  # the current (or answered) reservation
 
     def wait_s(self, now: float) -> float:
         return max(0.0, now - self.entered_at)

@@ -219,6 +219,10 @@ class QueueStore(CallbackOps):
         """Give a claim back (its side effect failed and must be tried again)."""
         self.redis.delete(self._k("claim:", name))
 
+    def keep_claim(self, name: str, ttl_s: int) -> None:
+        """Hold a claim this much longer (its side effect is done: never again)."""
+        self.redis.expire(self._k("claim:", name), ttl_s)
+
     def note(self, call_id: str, **fields: str) -> None:
         """Attach facts to a call's record (e.g. the callback leg's CallSid)."""
         self.redis.hset(self._k("call:", call_id), mapping={f"note_{k}": v for k, v in fields.items()})
@@ -395,7 +399,8 @@ def _call(call_id: str, raw: Mapping[str, str]) -> Call:
                 status=CallStatus(raw.get("status", "waiting")), caller=raw.get("caller", ""),
                 agent_id=raw.get("agent") or None, callback_number=raw.get("cb") or None,
                 callback_attempts=int(raw.get("cb_attempts") or 0),
-                front=raw.get("front") == "1", line=raw.get("hours_line") or "")
+                front=raw.get("front") == "1", line=raw.get("hours_line") or "",
+                reservation_id=raw.get("res_id") or None)
 
 
 def _agent(agent_id: str, raw: Mapping[str, str]) -> Agent:

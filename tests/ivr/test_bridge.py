@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.app import create_app
@@ -172,3 +173,89 @@ def test_a_lost_put_through_that_twilio_refuses_puts_the_caller_back_at_the_head
         assert back.status == CallStatus.WAITING and back.agent_id in (None, "")
         assert store.agent("ana").state == "paused"
         assert store.hold_info(call.call_sid).position == 1
+
+
+def _holding_with_agent(settings: Settings, cloud: FakeTwilioCloud) -> tuple[Any, Any, Any]:
+    """An app, a caller holding in the support queue, agent "ana" reserved for them."""
+    settings = settings.with_(twilio_account_sid=cloud.account_sid,
+                              twilio_api_url=cloud.url, public_url=BASE)
+    app = create_app(settings)
+    pin_clock(app, OPEN)
+    client = app.test_client()
+    sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
+    call = sim.call(from_="+34699000111", to="+34930001000").start()
+    call.press("1").press("*").press("1")
+    cloud.calls[call.call_sid] = FakeCall(call.call_sid, "+34930001000", "+34699000111",
+                                          None, "POST", None, None, "in-progress")
+    client.put("/api/agents/ana", headers=ADMIN, json={
+        "skills": {"lang:es": 1, "topic:billing": 1}, "contact": "+34911000222"})
+    got = client.post("/api/agents/ana/login", headers=ADMIN).get_json()
+    assert [a["call_id"] for a in got["assignments"]] == [call.call_sid]
+    return settings, client, call
+
+
+def _updates(cloud: FakeTwilioCloud, call_sid: str) -> list[str]:
+    return [r.form["Twiml"][0] for r in cloud.requests
+            if r.path.endswith(f"/Calls/{call_sid}.json") and r.method == "POST"]
+
+
+def test_a_hold_request_racing_a_good_accept_never_rings_the_agent_again(
+        settings: Settings) -> None:
+    """Twilio's hold request that arrived while the accept was being sent queues a job;
+    however late the job runs, the call put through for good is left alone."""
+    from ivr.bridge import BRIDGE_CLAIM_S
+    from tests.ivr.test_hold import _wait_again
+
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings, client, call = _holding_with_agent(settings, cloud)
+        assert client.post("/api/agents/ana/accept", headers=ADMIN,
+                           json={"call_id": call.call_sid}).get_json()["bridged"] is True
+        _wait_again(client, call)  # (sent by Twilio before our update reached it)
+        store = client.application.extensions["centralita"].components["queue"]
+        held = store.call(call.call_sid)
+        # the reservation stays claimed long after the accept's own 30 s: a job that
+        # runs late (workers restarting, a backlog) still finds it taken
+        ttl = store.redis.ttl(f"q:claim:bridge:{call.call_sid}:{held.reservation_id}")
+        assert ttl > BRIDGE_CLAIM_S * 100
+        _work_high(settings)
+        assert len(_updates(cloud, call.call_sid)) == 1  # the accept's own, nothing more
+
+
+def test_a_recovery_that_finds_the_accept_undone_meanwhile_rings_nobody(
+        settings: Settings) -> None:
+    """The recovery read "put through" just before the accept that was still running was
+    undone (Twilio refused it): once it holds the claim it reads the call again."""
+    from ivr.bridge import put_through_again
+
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings, client, call = _holding_with_agent(settings, cloud)
+        app_components = client.application.extensions["centralita"].components
+        store, bridge = app_components["queue"], app_components["bridge"]
+        store.accept("ana", call.call_sid)  # the accept, still running elsewhere...
+        claim = store.claim
+
+        def claim_after_the_accept_was_undone(name: str, ttl_s: int = 3600) -> bool:
+            store.bounce(call.call_sid)  # ...Twilio refused it: undone, claim given back
+            return claim(name, ttl_s)
+
+        store.claim = claim_after_the_accept_was_undone
+        assert put_through_again(store, bridge, call.call_sid) == ()
+        assert _updates(cloud, call.call_sid) == []
+        assert store.call(call.call_sid).status == "waiting"
+
+
+def test_the_agent_can_accept_the_same_caller_again_at_once_after_a_bounce(
+        settings: Settings) -> None:
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings, client, call = _holding_with_agent(settings, cloud)
+        store = client.application.extensions["centralita"].components["queue"]
+        accept = {"call_id": call.call_sid}
+        assert client.post("/api/agents/ana/accept", headers=ADMIN,
+                           json=accept).get_json()["status"] == "bridged"
+        store.bounce(call.call_sid)  # the agent's phone was busy: back to the head
+        got = client.post("/api/agents/ana/state", headers=ADMIN,
+                          json={"state": "available"}).get_json()
+        assert [a["call_id"] for a in got["assignments"]] == [call.call_sid]
+        again = client.post("/api/agents/ana/accept", headers=ADMIN, json=accept).get_json()
+        assert again["status"] == "bridged"  # a new reservation: put through again
+        assert len(_updates(cloud, call.call_sid)) == 2
