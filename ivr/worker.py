@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 from ivr.settings import Settings
+from queueing.store import HoursFn
 
 QUEUES = ("high", "default", "low")
 #: How often the ticker asks Redis whether it restarted (seconds).
@@ -54,24 +55,58 @@ def queue(settings: Settings, name: str = "default",
     return Queue(name, connection=conn or connection(settings), serializer=JSONSerializer)
 
 
-def install_queueing(settings: Settings) -> tuple[Any | None, Callable[[float], bool]]:
-    """Give queueing jobs this process's Twilio client, caller ID and opening hours;
-    returns the client (None when outbound calls are off) and ``is_open``."""
+class LineNumbers(Mapping[str, str]):
+    """Each line's caller ID (its first number; ``""``: the default line's), read from the
+    live flow registry at each dial, so an edit of ``lines.yaml`` applies at once."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def _now(self) -> dict[str, str]:
+        out = {ln.name: ln.numbers[0] for ln in self.registry.lines if ln.numbers}
+        try:
+            default = self.registry.default_line
+        except (IndexError, AttributeError):
+            return out
+        if default.numbers:
+            out[""] = default.numbers[0]
+        return out
+
+    def __getitem__(self, name: str) -> str:
+        return self._now()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._now())
+
+    def __len__(self) -> int:
+        return len(self._now())
+
+
+def install_queueing(settings: Settings, watch: bool = True
+                     ) -> tuple[Any | None, Callable[[float], dict[str, bool]], Any]:
+    """Give queueing jobs this process's Twilio client, caller IDs and opening hours;
+    returns the client (None when outbound calls are off), ``is_open`` and the
+    :class:`ivr.flow_sync.FlowSync` that reloads the lines and flows when their files
+    change (as the web processes do), so the worker's hours and caller IDs follow an edit
+    without a restart; ``watch``: start it (a thread), else ``check()`` it yourself."""
     from call_flows.registry import FlowRegistry
     from ivr.app import line_hours
+    from ivr.flow_sync import FlowSync
     from ivr.twilio_rest import TwilioRest
     from queueing import jobs
     from queueing.callbacks import CallbackConfig
 
     registry = FlowRegistry.load(settings.flows_dir) if settings.flows_dir else FlowRegistry.load()
+    sync = FlowSync(registry, connection(settings), getattr(registry, "directory", None))
+    if watch:
+        sync.start()
     line = registry.default_line
     rest = TwilioRest.from_settings(settings)
     base = settings.public_url
     config = None
     if rest.enabled and base and line.numbers:
         config = CallbackConfig(from_number=line.numbers[0],
-                                line_numbers={ln.name: ln.numbers[0] for ln in registry.lines
-                                              if ln.numbers},
+                                line_numbers=LineNumbers(registry),
                                 answer_url=f"{base}/voice/callback?call={{call_id}}",
                                 status_url=f"{base}/voice/callback-status?call={{call_id}}")
     elif rest.enabled:
@@ -79,10 +114,10 @@ def install_queueing(settings: Settings) -> tuple[Any | None, Callable[[float], 
 
     is_open = line_hours(registry)  # read at each decision, as the web app does
     jobs.install(rest if rest.enabled else None, config, is_open)
-    return (rest if rest.enabled else None), is_open
+    return (rest if rest.enabled else None), is_open, sync
 
 
-def router_store(settings: Settings, is_open: Callable[[float], bool] | None = None) -> Any:
+def router_store(settings: Settings, is_open: HoursFn | None = None) -> Any:
     """The router as the worker sees it (decoded replies, the jobs' key prefix)."""
     from queueing import jobs
     from queueing.store import QueueStore
@@ -269,7 +304,7 @@ def _release_dead_scheduler_lock(conn: redis.Redis, name: str) -> None:
 
 
 def run_worker(settings: Settings, burst: bool = False, tick: bool = True) -> None:
-    rest, is_open = install_queueing(settings)
+    rest, is_open, _ = install_queueing(settings)
     conn = connection(settings)
     recover_abandoned(conn)
     if tick and not burst:

@@ -70,8 +70,9 @@ class CallbackConfig:
             raise QueueError(f"callback reservation margin must be >= 0, got {self.margin_s!r}")
 
     def caller_id(self, line: str) -> str:
-        """The number we call from for a callback of ``line`` (else ``from_number``)."""
-        return self.line_numbers.get(line) or self.from_number
+        """The number we call from for a callback of ``line``: its own, else the default
+        line's (``""``), else ``from_number``."""
+        return self.line_numbers.get(line) or self.line_numbers.get("") or self.from_number
 
     @property
     def hold_s(self) -> float:

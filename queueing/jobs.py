@@ -15,7 +15,6 @@ and the router calls back later (never two calls for one reservation).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -26,7 +25,7 @@ from rq.serializers import JSONSerializer
 from queueing import callbacks
 from queueing.errors import QueueError
 from queueing.model import Assignment, CallStatus
-from queueing.store import QueueStore
+from queueing.store import HoursFn, QueueStore
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ RETRY = Retry(max=3, interval=[2, 10, 30])
 class _Context:
     outbound: callbacks.OutboundCaller | None = None
     config: callbacks.CallbackConfig | None = None
-    is_open: Callable[[float], bool] | None = None
+    is_open: HoursFn | None = None
     prefix: str = "q:"
 
 
@@ -46,7 +45,7 @@ _CONTEXT = _Context()
 
 
 def install(outbound: callbacks.OutboundCaller | None, config: callbacks.CallbackConfig | None,
-            is_open: Callable[[float], bool] | None = None, prefix: str = "q:") -> None:
+            is_open: HoursFn | None = None, prefix: str = "q:") -> None:
     """Give this worker process its Twilio client and opening hours (once, at start)."""
     global _CONTEXT
     _CONTEXT = _Context(outbound, config, is_open, prefix)

@@ -91,7 +91,7 @@ def _work_high(settings: Settings) -> None:
     from queueing import jobs
 
     conn = redis.Redis.from_url(settings.effective_redis_url)
-    install_queueing(settings)
+    install_queueing(settings, watch=False)
     try:
         queue = Queue("high", connection=conn, serializer=JSONSerializer)
         SimpleWorker([queue], connection=conn, serializer=JSONSerializer).work(
