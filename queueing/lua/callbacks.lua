@@ -16,10 +16,12 @@ local function callback_ops()
     local hours_line = A.hours_line or c.hours_line or ""
     c.hours_line = hours_line
     if c.status == "waiting" or c.status == "callback_pending" then
+      local was = c.status
       redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
         "hours_line", hours_line)
-      if c.line ~= "" then redis.call("SADD", k("cbp"), c.id) end
-      if c.status == "waiting" then event("callback", {call = c.id, queue = c.queue}) end
+      c.status, c.cb = "callback_pending", A.number
+      reline(c)
+      if was == "waiting" then event("callback", {call = c.id, queue = c.queue}) end
       return result({status = "callback_pending", assignment = NULL})
     end
     if c.status == "reserved" and c.cb == "" then
@@ -47,9 +49,11 @@ local function callback_ops()
       return fail("invalid_transition", "call " .. c.id .. " is " .. c.status ..
         "; only a waiting call can ask for a callback")
     end
+    c.hours_line = A.hours_line or c.hours_line or ""
     redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
-      "hours_line", A.hours_line or c.hours_line or "")
-    if c.line ~= "" then redis.call("SADD", k("cbp"), c.id) end
+      "hours_line", c.hours_line)
+    c.status, c.cb = "callback_pending", A.number
+    reline(c)
     event("callback", {call = c.id, queue = c.queue})
     return result({status = "callback_pending"})
 

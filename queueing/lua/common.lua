@@ -205,8 +205,13 @@ local function load_call(cid)
   return c
 end
 
+-- A callback waits in a line of its own kind, per line whose hours it keeps
+-- ("...@support"), so a line closed for callbacks is passed over whole (one check)
+-- instead of member by member; it keeps its place by its score, as in any line.
 local function line_of(c, front)
-  return c.bucket .. "#" .. (front and "f" or "") .. c.prio
+  local lid = c.bucket .. "#" .. (front and "f" or "") .. c.prio
+  if c.cb and c.cb ~= "" then lid = lid .. "@" .. (c.hours_line or "") end
+  return lid
 end
 
 -- Lines an agent may serve are indexed per agent: acand1 (skills at the required levels
@@ -241,6 +246,7 @@ local function insert(c, front, ...)
   local lid = line_of(c, front)
   if redis.call("HEXISTS", k("linemeta"), lid) == 0 then
     local m = {q = c.queue, p = c.prio, s = c.needs, f = front, b = c.bucket}
+    if c.cb and c.cb ~= "" then m.h = c.hours_line or "" end
     redis.call("HSET", k("linemeta"), lid, cjson.encode(m))
     index_line(lid, m)
   end
@@ -258,6 +264,16 @@ local function unline(cid, lid)
   redis.call("SREM", k("cbp"), cid)
 end
 
+-- a call in line whose kind or hours changed (a caller who became a callback) moves to
+-- the line it belongs in now, keeping its score (its place) and its front flag
+local function reline(c)
+  if not c.line or c.line == "" then return end
+  local front = c.front == "1"
+  if line_of(c, front) == c.line then return end
+  unline(c.id, c.line)
+  insert(c, front)
+end
+
 -- Can agent ag take a call of line meta m whose order score is sc? Returns eff. priority.
 local function eligible(ag, m, sc)
   local r = rules(m.q)
@@ -272,13 +288,17 @@ local function eligible(ag, m, sc)
   return m.p + boost + (m.f and FRONT_BONUS or 0)
 end
 
-local function line_parts(lid)  -- queue, priority, front flag of a line id
+-- queue, priority, front flag of a line id, and for a callbacks' line the line whose
+-- hours they keep (nil for callers' lines)
+local function line_parts(lid)
   local t = PARTS.entries[lid]
   if not t then
-    local q, f, p = string.match(lid, "^([^|]*)|.*#(f?)(%d+)$")
-    t = PARTS.put(lid, {q, tonumber(p), f == "f"})
+    local q, f, p, rest = string.match(lid, "^([^|]*)|.*#(f?)(%d+)(.*)$")
+    local hours = nil
+    if rest ~= "" then hours = string.sub(rest, 2) end
+    t = PARTS.put(lid, {q, tonumber(p), f == "f", hours})
   end
-  return t[1], t[2], t[3]
+  return t[1], t[2], t[3], t[4]
 end
 
 -- a call in line may be routed now: a callback only while its line's hours are open
@@ -287,11 +307,14 @@ local function routable(cid)
   return cb_open(redis.call("HGET", k("call:", cid), "hours_line") or "")
 end
 
--- first routable member of a line
+-- first routable member of a line: a callbacks' line is routable whole, or not at all;
+-- a callers' line holds callbacks only if queued before callbacks had lines of their own
 local function head(lid)
+  local _, _, _, hours = line_parts(lid)
+  if hours and not cb_open(hours) then return nil end
   local top = redis.call("ZRANGE", k("line:", lid), 0, 0, "WITHSCORES")
   if #top == 0 then return nil end
-  if routable(top[1]) then return top[1], tonumber(top[2]) end
+  if hours or routable(top[1]) then return top[1], tonumber(top[2]) end
   local start = 1
   while true do
     local more = redis.call("ZRANGE", k("line:", lid), start, start + CHUNK - 1, "WITHSCORES")

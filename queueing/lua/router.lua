@@ -438,13 +438,18 @@ local function router_ops()
     local waiting, ahead = 0, 0
     local mine = c.prio + (c.front == "1" and FRONT_BONUS or 0)
     local lines = redis.call("SMEMBERS", k("lines"))
+    -- (its score as Redis keeps it: exact, for counting who entered before it)
+    local my_score = c.line ~= "" and redis.call("ZSCORE", k("line:", c.line), c.id)
     for _, lid in ipairs(lines) do
       local m = meta(lid)
       if m.q == c.queue then waiting = waiting + redis.call("ZCARD", k("line:", lid)) end
-      if c.line ~= "" and m.b == c.bucket then
+      if my_score and m.b == c.bucket then
         local theirs = m.p + (m.f and FRONT_BONUS or 0)
         if theirs > mine then ahead = ahead + redis.call("ZCARD", k("line:", lid))
-        elseif lid == c.line then ahead = ahead + redis.call("ZRANK", k("line:", lid), c.id) end
+        elseif lid == c.line then ahead = ahead + redis.call("ZRANK", k("line:", lid), c.id)
+        elseif theirs == mine then  -- callers and callbacks of the same rank: by their age
+          ahead = ahead + redis.call("ZCOUNT", k("line:", lid), "-inf", "(" .. my_score)
+        end
       end
     end
     local offer_cb = r.offer_callback_after_s ~= NULL and wait >= r.offer_callback_after_s

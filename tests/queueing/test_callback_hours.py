@@ -195,3 +195,31 @@ def test_the_customer_is_called_back_from_the_number_they_called(
         placed = {c.to: c.from_ for c in cloud.calls.values()}
     assert placed == {"+34600000001": "+34930001000", "+442070000001": "+442071838750"}
     assert config.caller_id("") == "+34930001000"  # unknown or no line: the default's
+
+
+def _commands(client: redis.Redis) -> int:
+    return sum(int(v["calls"]) for k, v in client.info("commandstats").items()
+               if k not in ("cmdstat_fcall", "cmdstat_evalsha", "cmdstat_info"))
+
+
+def test_callbacks_of_a_closed_line_are_passed_over_whole(redis_client: redis.Redis) -> None:
+    """Saturday: the international line's callbacks wait at the front of a queue the open
+    support line shares. A freed agent's decision passes over them with one check, not
+    one per callback, and they keep their place for Monday."""
+    hours = LineHours()  # support open, international closed
+    store = QueueStore(redis_client, rules=RULES, is_open=hours)
+    for i in range(200):
+        store.enqueue_callback(f"abroad{i}", "support", f"+4420700{i:05d}", NEEDS, now=i,
+                               line="international")
+    store.enqueue("here", "support", NEEDS, now=500)  # a caller holding on the open line
+    assert store.hold_info("here", now=501).position == 201  # behind them, by their age
+    store.upsert_agent("a", SKILLS, now=502)
+    before = _commands(redis_client)
+    got = store.set_state("a", "available", now=503)
+    used = _commands(redis_client) - before
+    assert got is not None and got.call_id == "here"
+    assert used < 40, used  # (member by member it was 400 and more)
+    hours.state["international"] = True  # Monday
+    store.complete("a", "here", wrap_up_s=0, now=600)
+    agent = store.agent("a")
+    assert agent is not None and agent.calls == ("abroad0",)  # the oldest first
