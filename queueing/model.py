@@ -9,6 +9,7 @@ level in Redis), so routing touches a handful of buckets, never every call.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -214,3 +215,32 @@ def needs_from_skills(skills: Mapping[str, Any]) -> dict[str, int]:
         if value not in (None, ""):
             needs[f"{key}:{value}"] = 1
     return validate_skills(needs, "requirements")
+
+
+def _f(raw: Mapping[str, str], key: str) -> float | None:
+    value = raw.get(key)
+    return float(value) if value not in (None, "") else None
+
+
+def call_from_hash(call_id: str, raw: Mapping[str, str]) -> Call:
+    """A call from its hash in the router (``{prefix}call:{id}``)."""
+    return Call(call_id=call_id, queue=raw.get("queue", ""),
+                needs=json.loads(raw.get("needs") or "{}"), priority=int(raw.get("prio", 0)),
+                entered_at=float(raw.get("entered_at", 0)),
+                status=CallStatus(raw.get("status", "waiting")), caller=raw.get("caller", ""),
+                agent_id=raw.get("agent") or None, callback_number=raw.get("cb") or None,
+                callback_attempts=int(raw.get("cb_attempts") or 0),
+                front=raw.get("front") == "1", line=raw.get("hours_line") or "",
+                reservation_id=raw.get("res_id") or None)
+
+
+def agent_from_hash(agent_id: str, raw: Mapping[str, str]) -> Agent:
+    """An agent from their hash in the router (``{prefix}agent:{id}``)."""
+    return Agent(agent_id=agent_id, skills=json.loads(raw.get("skills") or "{}"),
+                 capacity=int(raw.get("capacity", 1)),
+                 queues=tuple(json.loads(raw.get("queues") or "[]")),
+                 state=AgentState(raw.get("state", "offline")),
+                 pause_reason=raw.get("reason") or None, load=int(raw.get("load", 0)),
+                 calls=tuple(json.loads(raw.get("calls") or "[]")),
+                 idle_since=_f(raw, "idle_since"), state_since=_f(raw, "state_since"),
+                 wrap_up_until=_f(raw, "wrap_until"))

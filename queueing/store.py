@@ -27,7 +27,9 @@ from queueing.model import (
     Call,
     CallStatus,
     HoldInfo,
+    agent_from_hash,
     assignment_from_json,
+    call_from_hash,
     validate_skills,
 )
 from queueing.model import callback_hold_s as default_hold
@@ -185,14 +187,14 @@ class QueueStore(CallbackOps):
 
     def call(self, call_id: str) -> Call | None:
         raw: dict[str, str] = self.redis.hgetall(self._k("call:", call_id))  # type: ignore[assignment]
-        return _call(call_id, raw) if raw else None
+        return call_from_hash(call_id, raw) if raw else None
 
     def calls(self, ids: Iterable[str]) -> list[Call]:
         ids = list(ids)
         pipe = self.redis.pipeline(transaction=False)
         for cid in ids:
             pipe.hgetall(self._k("call:", cid))
-        return [_call(cid, raw) for cid, raw in zip(ids, pipe.execute()) if raw]
+        return [call_from_hash(cid, raw) for cid, raw in zip(ids, pipe.execute()) if raw]
 
     def active_ids(self) -> set[str]:
         return set(self.redis.smembers(self._k("active")))  # type: ignore[arg-type]
@@ -317,14 +319,14 @@ class QueueStore(CallbackOps):
 
     def agent(self, agent_id: str) -> Agent | None:
         raw: dict[str, str] = self.redis.hgetall(self._k("agent:", agent_id))  # type: ignore[assignment]
-        return _agent(agent_id, raw) if raw else None
+        return agent_from_hash(agent_id, raw) if raw else None
 
     def agents(self) -> list[Agent]:
         ids = sorted(self.redis.smembers(self._k("agents")))  # type: ignore[arg-type]
         pipe = self.redis.pipeline(transaction=False)
         for aid in ids:
             pipe.hgetall(self._k("agent:", aid))
-        return [_agent(aid, raw) for aid, raw in zip(ids, pipe.execute()) if raw]
+        return [agent_from_hash(aid, raw) for aid, raw in zip(ids, pipe.execute()) if raw]
 
     # ------------------------------------------------------------------ live views
 
@@ -385,30 +387,3 @@ def _translate(exc: redis.ResponseError) -> Exception:
     code, _, message = str(exc).partition(": ")
     cls = _ERRORS.get(code.split()[-1] if code else "")
     return cls(message) if cls is not None else exc
-
-
-def _f(raw: Mapping[str, str], key: str) -> float | None:
-    value = raw.get(key)
-    return float(value) if value not in (None, "") else None
-
-
-def _call(call_id: str, raw: Mapping[str, str]) -> Call:
-    return Call(call_id=call_id, queue=raw.get("queue", ""),
-                needs=json.loads(raw.get("needs") or "{}"), priority=int(raw.get("prio", 0)),
-                entered_at=float(raw.get("entered_at", 0)),
-                status=CallStatus(raw.get("status", "waiting")), caller=raw.get("caller", ""),
-                agent_id=raw.get("agent") or None, callback_number=raw.get("cb") or None,
-                callback_attempts=int(raw.get("cb_attempts") or 0),
-                front=raw.get("front") == "1", line=raw.get("hours_line") or "",
-                reservation_id=raw.get("res_id") or None)
-
-
-def _agent(agent_id: str, raw: Mapping[str, str]) -> Agent:
-    return Agent(agent_id=agent_id, skills=json.loads(raw.get("skills") or "{}"),
-                 capacity=int(raw.get("capacity", 1)),
-                 queues=tuple(json.loads(raw.get("queues") or "[]")),
-                 state=AgentState(raw.get("state", "offline")),
-                 pause_reason=raw.get("reason") or None, load=int(raw.get("load", 0)),
-                 calls=tuple(json.loads(raw.get("calls") or "[]")),
-                 idle_since=_f(raw, "idle_since"), state_since=_f(raw, "state_since"),
-                 wrap_up_until=_f(raw, "wrap_until"))

@@ -1,7 +1,7 @@
 """How the router reaches Redis (a part of :class:`queueing.store.QueueStore`).
 
-The router's code is ``lua/common.lua`` + ``router.lua`` + ``callbacks.lua``. On Redis 7
-it is loaded as a function library (``FUNCTION LOAD``, called with ``FCALL``): its
+The router's code is ``lua/common.lua`` + ``router.lua`` + ``sweep.lua`` +
+``callbacks.lua``, in that order, as one chunk. On Redis 7 it is loaded as a function library (``FUNCTION LOAD``, called with ``FCALL``): its
 definitions run once, when it is loaded, instead of on every call as a script's do. A
 Redis without functions (before 7.0) runs it as a script (``EVALSHA``). The names carry a
 hash of the code, so processes running different versions never call each other's code,
@@ -32,7 +32,7 @@ from typing import Any
 
 import redis
 
-LUA_FILES = ("common.lua", "router.lua", "callbacks.lua")
+LUA_FILES = ("common.lua", "router.lua", "sweep.lua", "callbacks.lua")
 #: When each version of the router's library was last loaded (all prefixes share them).
 LIBRARIES_KEY = "centralita:router:libraries"
 #: A library not loaded again for this long belongs to processes long gone.
@@ -51,8 +51,9 @@ def router_code(body: str) -> tuple[str, str, str, str]:
     """(function library, function name, script, script SHA1) of the router's code."""
     name = "centralita_router_" + hashlib.sha1(body.encode()).hexdigest()[:16]
     library = (f"#!lua name={name}\n{body}\nredis.register_function('{name}', "
-               "function(_, args) begin(args) return router_ops() or callback_ops() end)\n")
-    script = f"{body}\nbegin(ARGV)\nreturn router_ops() or callback_ops()\n"
+               "function(_, args) begin(args) return router_ops() or sweep_ops() or callback_ops() "
+               "end)\n")
+    script = f"{body}\nbegin(ARGV)\nreturn router_ops() or sweep_ops() or callback_ops()\n"
     return library, name, script, hashlib.sha1(script.encode()).hexdigest()
 
 

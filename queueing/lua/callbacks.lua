@@ -1,7 +1,8 @@
--- Callback operations of the router (appended to router.lua by queueing/store.py; its
--- helpers are in scope). A callback keeps its caller's place; when it reaches the front
--- an agent is reserved, then we ring the customer. Results of a leg are applied only to
--- the current reservation (res) and leg (leg); anything older is ignored.
+-- Callback operations of the router (appended to router.lua and sweep.lua by
+-- queueing/store_wire.py; their helpers are in scope). A callback keeps its caller's
+-- place; when it reaches the front an agent is reserved, then we ring the customer.
+-- Results of a leg are applied only to the current reservation (res) and leg (leg);
+-- anything older is ignored.
 
 local function callback_ops()
   if OP == "enqueue_callback" then

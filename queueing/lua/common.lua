@@ -1,5 +1,5 @@
--- Shared helpers of the router (prepended to router.lua and callbacks.lua by
--- queueing/store.py, which loads the whole as a Redis function library, or as a script
+-- Shared helpers of the router (prepended to router.lua, sweep.lua and callbacks.lua by
+-- queueing/store_wire.py, which loads the whole as a Redis function library, or as a script
 -- where Redis has no functions). Nothing here runs at load time but definitions: each
 -- call starts with begin(), which sets the call's arguments below.
 -- The rules they apply are specified in queueing/routing.py; keep both in step.
