@@ -184,8 +184,18 @@ BRIDGE_CLAIM_S = 30
 BRIDGED_FOR_GOOD_S = 86400
 
 
-def _claim_name(call_id: str, reservation_id: str | None) -> str:
+def claim_name(call_id: str, reservation_id: str | None) -> str:
+    """The claim a put-through of this reservation holds (while running, then for good)."""
     return f"bridge:{call_id}:{reservation_id or ''}"
+
+
+def put_through_lost(store: Any, call_id: str) -> bool:
+    """The router has the call put through to an agent, yet no put-through is running or
+    done for that reservation (its claim lapsed): the process died before Twilio heard."""
+    call = store.call(call_id)
+    return (call is not None and call.status == CallStatus.BRIDGED
+            and not call.callback_number and bool(call.agent_id)
+            and not store.claimed(claim_name(call_id, call.reservation_id)))
 
 
 def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
@@ -211,7 +221,7 @@ def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
     if bridge is None:
         raise NotReachable("no bridge configured in this app: the agent cannot be rung")
     bridge.check(agent_id)  # a configuration gap changes nothing: fix it, accept again
-    claim = _claim_name(call_id, call.reservation_id)
+    claim = claim_name(call_id, call.reservation_id)
     if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
         return Accepted.ALREADY  # a concurrent accept is putting it through right now
     try:
@@ -260,7 +270,7 @@ def put_through_again(store: Any, bridge: Bridge | None, call_id: str,
     call = store.call(call_id)
     if not _lost(call, bridge):
         return ()
-    claim = _claim_name(call_id, call.reservation_id)
+    claim = claim_name(call_id, call.reservation_id)
     if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
         return ()  # being put through, or put through for good: nothing to finish
     again = store.call(call_id)  # (the accept may have ended, or been undone, meanwhile)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from call_flows import actions as a
 from call_flows.session import Session
+from ivr.bridge import put_through_lost
 from queueing.model import Assignment, CallStatus, needs_from_skills
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class QueueAdapter:
             session.call_sid, str(action.skills.get("queue", "support")), action.number,
             needs_from_skills({k: v for k, v in action.skills.items() if k != "queue"}),
             priority=action.priority,
-            caller=session.caller, now=self.clock(), line=session.line)
+            caller=session.caller, now=self.clock(), line=session.line,
+            lost=put_through_lost(self.store, session.call_sid))
         if resumed:
             log.info("callback %s took back the place of %s", session.call_sid, resumed)
         self._send(assignment)

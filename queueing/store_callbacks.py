@@ -26,8 +26,8 @@ class CallbackOps:
 
     def enqueue_callback(self, call_id: str, queue: str, number: str,
                          needs: Mapping[str, int] | None = None, priority: int = 0,
-                         caller: str = "", now: float | None = None, line: str = ""
-                         ) -> tuple[str, Assignment | None, str | None]:
+                         caller: str = "", now: float | None = None, line: str = "",
+                         lost: bool = False) -> tuple[str, Assignment | None, str | None]:
         """A confirmed callback request, in one atomic step.
 
         A call not yet in the router joins its line directly as ``callback_pending`` (an
@@ -37,7 +37,9 @@ class CallbackOps:
         freed, not paused). Returns (status, assignment or None, id of an abandoned call
         whose place it took back or None). Asking again changes only the number.
         ``line``: the line the customer called, whose business hours the callback keeps
-        ("": the default line's).
+        ("": the default line's). ``lost``: the call is put through to an agent but the
+        caller still holds (our update never reached Twilio): the answer is undone and the
+        call becomes a callback at the head of its line, its agent freed.
         """
         if not number:
             raise errors.QueueError("a callback needs a confirmed phone number")
@@ -46,6 +48,8 @@ class CallbackOps:
         args["number"] = number
         if line:
             args["hours_line"] = line
+        if lost:
+            args["lost"] = True
         out = self._run("enqueue_callback", args, at)
         return (out["status"], assignment_from_json(out.get("assignment")),
                 out.get("resumed_from"))

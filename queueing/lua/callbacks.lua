@@ -25,10 +25,14 @@ local function callback_ops()
       if was == "waiting" then event("callback", {call = c.id, queue = c.queue}) end
       return result({status = "callback_pending", assignment = NULL})
     end
-    if c.status == "reserved" and c.cb == "" then
+    local lost = c.status == "bridged" and c.cb == "" and A.lost == true
+    if (c.status == "reserved" or lost) and c.cb == "" then
       -- an agent was reserved while the caller was choosing the callback: that agent is
       -- freed (not paused: nobody failed) and the call, now a callback, keeps the head of
-      -- its line; the agent may well take it straight back, this time to call the customer
+      -- its line; the agent may well take it straight back, this time to call the customer.
+      -- (lost: put through to an agent, but our update never reached Twilio -- the caller
+      -- still holds and asks for a callback: the answer is undone the same way)
+      if lost then unanswer(c) end
       redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
         "res_id", "", "agent", "", "hours_line", hours_line)
       c.status, c.cb = "callback_pending", A.number

@@ -181,6 +181,15 @@ local function answered(c, ag)
   event("bridged", {call = c.id, agent = c.agent, queue = c.queue, agent_state = ag and "busy" or ""})
 end
 
+-- an answer that did not happen: out of the service figures again (the call is bridged)
+local function unanswer(c)
+  local wait = num(c.answered_at, NOW) - c.entered_at
+  stat(c.queue, "answered", -1)
+  stat(c.queue, "answer_wait_sum", -wait)
+  if wait <= rules(c.queue).service_level_s then stat(c.queue, "answered_in_sl", -1) end
+  redis.call("HDEL", k("call:", c.id), "answered_at")
+end
+
 -- (the call is out of res: answered() took it out when it was bridged)
 local function complete(c, ag, wrap)
   local talk = NOW - num(c.answered_at, NOW)
@@ -352,11 +361,7 @@ local function router_ops()
     local c, err = must_call(A.call)
     if not c then return err end
     if c.status ~= "bridged" then return result({status = c.status, assignment = NULL}) end
-    local wait = num(c.answered_at, NOW) - c.entered_at
-    stat(c.queue, "answered", -1)
-    stat(c.queue, "answer_wait_sum", -wait)
-    if wait <= rules(c.queue).service_level_s then stat(c.queue, "answered_in_sl", -1) end
-    redis.call("HDEL", k("call:", c.id), "answered_at")
+    unanswer(c)
     local ag = nil
     if c.agent and c.agent ~= "" then ag = load_agent(c.agent) end
     return result({status = "requeued", assignment = requeue(c, ag, "no_answer") or NULL})

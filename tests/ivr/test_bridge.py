@@ -259,3 +259,29 @@ def test_the_agent_can_accept_the_same_caller_again_at_once_after_a_bounce(
         again = client.post("/api/agents/ana/accept", headers=ADMIN, json=accept).get_json()
         assert again["status"] == "bridged"  # a new reservation: put through again
         assert len(_updates(cloud, call.call_sid)) == 2
+
+
+def test_a_caller_whose_put_through_was_lost_can_still_ask_for_a_callback(
+        settings: Settings) -> None:
+    """The caller holds although the router had them put through (the accept's process
+    died) and presses 1: the callback is booked at the head of the line, the agent freed
+    (nobody failed) and the answer taken out of the figures."""
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings, client, call = _holding_with_agent(settings, cloud)
+        store = client.application.extensions["centralita"].components["queue"]
+        store.accept("ana", call.call_sid)  # ...and the process dies here
+        assert store.counters()["support"]["answered"] == 1
+        call.press("1")  # "pulse 1 para que le llamemos"
+        for _ in range(4):  # confirm the number read back
+            if call.ended or (call.pending or "").lower() != "gather":
+                break
+            call.press("1")
+        assert call.heard("Le llamaremos lo antes posible")
+        held = store.call(call.call_sid)
+        # a callback now, at the head of its line; the agent, freed (nobody failed), takes
+        # it straight back -- this time to ring the customer
+        assert held is not None and held.callback_number == "+34699000111" and held.front
+        assert held.status == "reserved" and held.agent_id == "ana", held
+        assert store.agent("ana").state == "reserved"  # not paused
+        assert store.counters()["support"]["answered"] == 0
+        assert _updates(cloud, call.call_sid) == []  # the holding leg is left alone
