@@ -108,7 +108,7 @@ def dial(store: QueueStore, caller: OutboundCaller, config: CallbackConfig, call
         return None
     if not store.claim(f"dial:{call_id}:{reservation_id}", ttl_s=3600):
         return None
-    from_number = config.caller_id(call.line)
+    from_number = config.caller_id(call.hours_line)
     try:
         created = caller.create_call(to=number, from_=from_number,
                                      url=config.answer_url.format(call_id=call_id),

@@ -128,7 +128,7 @@ def dial_callback(call_id: str, reservation_id: str) -> str | None:
     if call is None or call.status != CallStatus.RESERVED or not call.callback_number \
             or getattr(outbound, "list_live_calls", None) is None:
         return None
-    sid = callbacks.live_call_to(outbound, call.callback_number, config.caller_id(call.line))
+    sid = callbacks.live_call_to(outbound, call.callback_number, config.caller_id(call.hours_line))
     if sid is not None:
         store.callback_leg(call_id, reservation_id, sid)
         log.warning("callback %s: adopted call %s placed by a run that died", call_id, sid)

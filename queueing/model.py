@@ -130,7 +130,7 @@ class Call:
     callback_number: str | None = None
     callback_attempts: int = 0
     front: bool = False  # put back at the head of the line after a no-answer
-    line: str = ""  # the line the customer called: a callback keeps its hours ("": default)
+    hours_line: str = ""  # the line the customer called: a callback keeps its hours ("": default)
     reservation_id: str | None = None  # the current (or answered) reservation
 
     def wait_s(self, now: float) -> float:
@@ -230,7 +230,7 @@ def call_from_hash(call_id: str, raw: Mapping[str, str]) -> Call:
                 status=CallStatus(raw.get("status", "waiting")), caller=raw.get("caller", ""),
                 agent_id=raw.get("agent") or None, callback_number=raw.get("cb") or None,
                 callback_attempts=int(raw.get("cb_attempts") or 0),
-                front=raw.get("front") == "1", line=raw.get("hours_line") or "",
+                front=raw.get("front") == "1", hours_line=raw.get("hours_line") or "",
                 reservation_id=raw.get("res_id") or None)
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from twilio.request_validator import RequestValidator
 
 from ivr.app import create_app
 from ivr.settings import Settings
-from ivr.simulator import Simulator, TestClientTransport
+from ivr.simulator import SimulatedCall, Simulator, TestClientTransport
 from tests.fakes import FakeTwilioCloud
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -66,3 +68,14 @@ def cloud() -> Iterator[FakeTwilioCloud]:
     """The fake Twilio cloud, signing with the test auth token."""
     with FakeTwilioCloud(auth_token=AUTH_TOKEN) as fake:
         yield fake
+
+
+def wait_again(client: FlaskClient, call: SimulatedCall) -> ET.Element:
+    """Twilio fetching the waitUrl again once the previous hold TwiML ended."""
+    last = [r for r in call.requests if "/voice/wait" in r.url][-1]
+    path = last.url.removeprefix(BASE)
+    params = dict(last.params)
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)
+    answer = client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 200 and answer.mimetype == "text/xml"
+    return ET.fromstring(answer.get_data())

@@ -11,7 +11,7 @@ from ivr.settings import Settings
 from ivr.simulator import Simulator, TestClientTransport
 from tests.fakes import FakeCall, FakeTwilioCloud
 from tests.hours import pin_clock
-from tests.ivr.conftest import ADMIN_TOKEN, AUTH_TOKEN, BASE
+from tests.ivr.conftest import ADMIN_TOKEN, AUTH_TOKEN, BASE, wait_again
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 OPEN = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Europe/Madrid")).timestamp
@@ -107,7 +107,6 @@ def test_a_put_through_lost_between_accept_and_twilio_is_finished_by_the_hold(
     caller still holds, the agent waits. Twilio's next hold request sees it; the worker
     rings the agent; a second hold request meanwhile changes nothing twice."""
     from queueing.model import CallStatus
-    from tests.ivr.test_hold import _wait_again
 
     with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
         settings = settings.with_(twilio_account_sid=cloud.account_sid,
@@ -134,9 +133,9 @@ def test_a_put_through_lost_between_accept_and_twilio_is_finished_by_the_hold(
                     if r.path.endswith(f"/Calls/{call.call_sid}.json") and r.method == "POST"]
 
         assert updates() == []
-        hold = _wait_again(client, call)  # the caller hears the hold as before...
+        hold = wait_again(client, call)  # the caller hears the hold as before...
         assert hold.find(".//Play") is not None
-        _wait_again(client, call)  # (a second request before the worker ran)
+        wait_again(client, call)  # (a second request before the worker ran)
         _work_high(settings)  # ...and the worker rings the agent, once
         [twiml] = updates()
         assert ">+34911000222</Number>" in twiml
@@ -148,7 +147,6 @@ def test_a_put_through_lost_between_accept_and_twilio_is_finished_by_the_hold(
 def test_a_lost_put_through_that_twilio_refuses_puts_the_caller_back_at_the_head(
         settings: Settings) -> None:
     from queueing.model import CallStatus
-    from tests.ivr.test_hold import _wait_again
 
     with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
         settings = settings.with_(twilio_account_sid=cloud.account_sid,
@@ -166,7 +164,7 @@ def test_a_lost_put_through_that_twilio_refuses_puts_the_caller_back_at_the_head
         client.post("/api/agents/ana/login", headers=ADMIN)
         store = app.extensions["centralita"].components["queue"]
         store.accept("ana", call.call_sid)
-        _wait_again(client, call)
+        wait_again(client, call)
         cloud.fail(times=2, status=500)  # Twilio down for both tries (BRIDGE_RETRY)
         _work_high(settings)
         back = store.call(call.call_sid)
@@ -204,13 +202,12 @@ def test_a_hold_request_racing_a_good_accept_never_rings_the_agent_again(
     """Twilio's hold request that arrived while the accept was being sent queues a job;
     however late the job runs, the call put through for good is left alone."""
     from ivr.bridge import BRIDGE_CLAIM_S
-    from tests.ivr.test_hold import _wait_again
 
     with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
         settings, client, call = _holding_with_agent(settings, cloud)
         assert client.post("/api/agents/ana/accept", headers=ADMIN,
                            json={"call_id": call.call_sid}).get_json()["bridged"] is True
-        _wait_again(client, call)  # (sent by Twilio before our update reached it)
+        wait_again(client, call)  # (sent by Twilio before our update reached it)
         store = client.application.extensions["centralita"].components["queue"]
         held = store.call(call.call_sid)
         # the reservation stays claimed long after the accept's own 30 s: a job that

@@ -199,7 +199,7 @@ def test_press_one_while_holding_gives_a_callback_that_keeps_the_place(
     held = store.call(call.call_sid)
     assert held is not None and held.status == "callback_pending", (held, call.heard_texts[-4:])
     assert held.callback_number == UNKNOWN
-    assert held.line == "support"  # dialled within the hours of the line they called
+    assert held.hours_line == "support"  # dialled within the hours of the line they called
     assert store.hold_info(call.call_sid).position == 2  # the place is kept
 
 

@@ -11,12 +11,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
-from twilio.request_validator import RequestValidator
 
 from ivr import hold
 from ivr.simulator import SimulatedCall, Simulator
 from queueing.rules import parse_rules
-from tests.ivr.conftest import AUTH_TOKEN, BASE
+from tests.ivr.conftest import wait_again
 
 SUPPORT = "+34930001000"
 
@@ -70,17 +69,6 @@ def _holding(app: Flask, sim: Simulator, staffed: bool = True) -> SimulatedCall:
     return call
 
 
-def _wait_again(client: FlaskClient, call: SimulatedCall) -> ET.Element:
-    """Twilio fetching the waitUrl again once the previous hold TwiML ended."""
-    last = [r for r in call.requests if "/voice/wait" in r.url][-1]
-    path = last.url.removeprefix(BASE)
-    params = dict(last.params)
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)
-    answer = client.post(path, data=params, headers={"X-Twilio-Signature": signature})
-    assert answer.status_code == 200 and answer.mimetype == "text/xml"
-    return ET.fromstring(answer.get_data())
-
-
 def _said(root: ET.Element) -> str:
     return " ".join(say.text or "" for say in root.iter("Say"))
 
@@ -96,7 +84,7 @@ def test_a_queue_announcing_every_60_s_without_estimate(app: Flask, client: Flas
                                             "offer_callback_after_s": 0},
                                 "sales": {"announce_every_s": 300}}})
     call = _holding(app, sim)
-    root = _wait_again(client, call)
+    root = wait_again(client, call)
     assert _plays(root) == [("/static/hold.wav", "2")]  # 2 x 30 s: the next one in ~60 s
     said = _said(root)
     assert "Es el siguiente en ser atendido" in said  # the position, still
@@ -110,7 +98,7 @@ def test_a_queue_announcing_every_60_s_without_estimate(app: Flask, client: Flas
 def test_odd_period_and_position_off(app: Flask, client: FlaskClient, sim: Simulator) -> None:
     _configure(app, {"queues": {"support": {"announce_every_s": 75, "announce_position": False,
                                             "offer_callback_after_s": None}}})
-    root = _wait_again(client, _holding(app, sim))
+    root = wait_again(client, _holding(app, sim))
     assert _plays(root) == [("/static/hold.wav", "2"), ("/static/hold-15.wav", None)]
     said = _said(root)
     assert "siguiente" not in said and "posición" not in said
@@ -124,7 +112,7 @@ def test_the_callback_offer_waits_for_the_queues_threshold(app: Flask, client: F
                                                            sim: Simulator) -> None:
     _configure(app, {"default": {"offer_callback_after_s": 90}})
     call = _holding(app, sim)
-    first = _wait_again(client, call)
+    first = wait_again(client, call)
     assert _plays(first) == [("/static/hold.wav", None)]  # the built-in 30 s period
     assert "pulse 1" not in _said(first)  # not offered yet...
     gather = first.find("Gather")
@@ -132,7 +120,7 @@ def test_the_callback_offer_waits_for_the_queues_threshold(app: Flask, client: F
     adapter = app.extensions["centralita"].components["queue_adapter"]
     entered = app.extensions["centralita"].components["queue"].call(call.call_sid).entered_at
     adapter.clock = lambda: entered + 95  # the caller has now waited 95 s
-    later = _wait_again(client, call)
+    later = wait_again(client, call)
     gather = later.find("Gather")
     assert gather is not None and gather.get("action", "").startswith("/voice/hold-key?s=")
     assert "offer=0" not in gather.get("action", "")
@@ -171,7 +159,7 @@ def test_nobody_signed_in_is_said_plainly_with_the_callback_at_once(
         app: Flask, client: FlaskClient, sim: Simulator) -> None:
     _configure(app, {"default": {"offer_callback_after_s": 600}})
     call = _holding(app, sim, staffed=False)
-    said = _said(_wait_again(client, call))
+    said = _said(wait_again(client, call))
     assert "no hay ningún agente conectado" in said and "Mantenemos su turno" in said
     assert "pulse 1 en cualquier momento" in said  # offered now, not after 10 minutes
     assert "posición" not in said and "siguiente" not in said and "espera" not in said
