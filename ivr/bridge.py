@@ -28,7 +28,7 @@ from ivr import render
 from ivr.errors import IvrError
 from ivr.security import REQUEST_BASE
 from ivr.twilio_rest import RetryPolicy, TwilioRestError
-from queueing.errors import UnknownCall
+from queueing.errors import InvalidTransition, UnknownCall
 from queueing.model import AgentState, Assignment, CallStatus, PauseReason
 
 log = logging.getLogger(__name__)
@@ -189,13 +189,24 @@ def claim_name(call_id: str, reservation_id: str | None) -> str:
     return f"bridge:{call_id}:{reservation_id or ''}"
 
 
-def put_through_lost(store: Any, call_id: str) -> bool:
+def claim_lost_put_through(store: Any, call_id: str) -> str | None:
     """The router has the call put through to an agent, yet no put-through is running or
-    done for that reservation (its claim lapsed): the process died before Twilio heard."""
+    done for that reservation (its claim lapsed: the process died before Twilio heard).
+    Takes that claim -- so no recovery can ring the agent meanwhile -- and returns its
+    name (give it back with ``store.release``); None when the put-through is not lost."""
     call = store.call(call_id)
-    return (call is not None and call.status == CallStatus.BRIDGED
-            and not call.callback_number and bool(call.agent_id)
-            and not store.claimed(claim_name(call_id, call.reservation_id)))
+    if (call is None or call.status != CallStatus.BRIDGED or call.callback_number
+            or not call.agent_id):
+        return None
+    claim = claim_name(call_id, call.reservation_id)
+    if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
+        return None
+    again = store.call(call_id)
+    if again is None or again.status != CallStatus.BRIDGED \
+            or again.reservation_id != call.reservation_id:
+        store.release(claim)
+        return None
+    return claim
 
 
 def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
@@ -218,12 +229,16 @@ def put_through(store: Any, bridge: Bridge | None, agent_id: str, call_id: str,
         return Accepted.ALREADY
     if call.callback_number and call.agent_id == agent_id:
         return Accepted.CALLING_CUSTOMER
+    if call.agent_id != agent_id:  # (before the claim: it is that reservation's)
+        raise InvalidTransition(f"call {call_id} is {call.status.value} and not at agent "
+                                f"{agent_id}")
     if bridge is None:
         raise NotReachable("no bridge configured in this app: the agent cannot be rung")
     bridge.check(agent_id)  # a configuration gap changes nothing: fix it, accept again
     claim = claim_name(call_id, call.reservation_id)
     if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
         return Accepted.ALREADY  # a concurrent accept is putting it through right now
+    bridge.forget_answer(call_id)  # an earlier talk's pick-up is not this leg's
     try:
         store.accept(agent_id, call_id, now=now)
     except Exception:
@@ -274,9 +289,10 @@ def put_through_again(store: Any, bridge: Bridge | None, call_id: str,
     if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
         return ()  # being put through, or put through for good: nothing to finish
     again = store.call(call_id)  # (the accept may have ended, or been undone, meanwhile)
+    assert bridge is not None  # (_lost says so)
     if (not _lost(again, bridge) or again.agent_id != call.agent_id
             or again.reservation_id != call.reservation_id
-            or bridge.agent_answered(call_id)):  # type: ignore[union-attr]
+            or bridge.agent_answered(call_id)):
         store.release(claim)
         return ()
     agent_id = again.agent_id
@@ -331,6 +347,10 @@ class Bridge:
     def agent_answered(self, call_id: str) -> bool:
         return bool(self.client.exists(ANSWERED + call_id))
 
+    def forget_answer(self, call_id: str) -> None:
+        """A new leg to an agent starts: an earlier leg's pick-up no longer counts."""
+        self.client.delete(ANSWERED + call_id)
+
     def contact(self, agent_id: str) -> str | None:
         value = self.client.hget(CONTACTS, agent_id)
         return str(value) if value else None
@@ -368,5 +388,7 @@ class Bridge:
         """Take the caller out of the hold and ring the agent (:func:`put_through` has
         made :meth:`check` before accepting: not repeated here)."""
         twiml = self.twiml_for(agent_id, call_sid)
+        if self.rest is None:
+            raise NotReachable("outbound REST calls are disabled (TWILIO_ACCOUNT_SID unset)")
         self.rest.update_call(call_sid, twiml=twiml)
         log.info("call %s put through to agent %s", call_sid, agent_id)

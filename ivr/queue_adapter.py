@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from call_flows import actions as a
 from call_flows.session import Session
-from ivr.bridge import put_through_lost
+from ivr.bridge import claim_lost_put_through
 from queueing.model import Assignment, CallStatus, needs_from_skills
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,19 @@ class QueueAdapter:
         """A callback asked from the flow (a menu, or the hold's key 1): one atomic step
         puts the call in line as a callback (keeping any place it had); an agent free
         now is reserved at once and the customer is dialled."""
-        _status, assignment, resumed = self.store.enqueue_callback(
-            session.call_sid, str(action.skills.get("queue", "support")), action.number,
-            needs_from_skills({k: v for k, v in action.skills.items() if k != "queue"}),
-            priority=action.priority,
-            caller=session.caller, now=self.clock(), line=session.line,
-            lost=put_through_lost(self.store, session.call_sid))
+        # put through to an agent, yet holding and asking: a lost put-through (its claim
+        # taken here, so no recovery rings the agent while the answer is undone)
+        lost = claim_lost_put_through(self.store, session.call_sid)
+        try:
+            _status, assignment, resumed = self.store.enqueue_callback(
+                session.call_sid, str(action.skills.get("queue", "support")), action.number,
+                needs_from_skills({k: v for k, v in action.skills.items() if k != "queue"}),
+                priority=action.priority,
+                caller=session.caller, now=self.clock(), line=session.line,
+                lost=lost is not None)
+        finally:
+            if lost is not None:
+                self.store.release(lost)
         if resumed:
             log.info("callback %s took back the place of %s", session.call_sid, resumed)
         self._send(assignment)

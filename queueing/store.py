@@ -221,10 +221,6 @@ class QueueStore(CallbackOps):
         """Give a claim back (its side effect failed and must be tried again)."""
         self.redis.delete(self._k("claim:", name))
 
-    def claimed(self, name: str) -> bool:
-        """Whether someone holds this claim now."""
-        return bool(self.redis.exists(self._k("claim:", name)))
-
     def keep_claim(self, name: str, ttl_s: int) -> None:
         """Hold a claim this much longer (its side effect is done: never again)."""
         self.redis.expire(self._k("claim:", name), ttl_s)

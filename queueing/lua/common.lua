@@ -206,12 +206,13 @@ local function load_call(cid)
 end
 
 -- A callback waits in a line of its own kind, per line whose hours it keeps
--- ("...@support"), so a line closed for callbacks is passed over whole (one check)
--- instead of member by member; it keeps its place by its score, as in any line.
+-- ("...@support#0"; its metadata's h says which, exactly), so a line closed for
+-- callbacks is passed over whole (one check) instead of member by member; it keeps its
+-- place by its score, as in any line. (Every line id still ends in #[f]priority.)
 local function line_of(c, front)
-  local lid = c.bucket .. "#" .. (front and "f" or "") .. c.prio
+  local lid = c.bucket
   if c.cb and c.cb ~= "" then lid = lid .. "@" .. (c.hours_line or "") end
-  return lid
+  return lid .. "#" .. (front and "f" or "") .. c.prio
 end
 
 -- Lines an agent may serve are indexed per agent: acand1 (skills at the required levels
@@ -288,17 +289,13 @@ local function eligible(ag, m, sc)
   return m.p + boost + (m.f and FRONT_BONUS or 0)
 end
 
--- queue, priority, front flag of a line id, and for a callbacks' line the line whose
--- hours they keep (nil for callers' lines)
-local function line_parts(lid)
+local function line_parts(lid)  -- queue, priority, front flag of a line id
   local t = PARTS.entries[lid]
   if not t then
-    local q, f, p, rest = string.match(lid, "^([^|]*)|.*#(f?)(%d+)(.*)$")
-    local hours = nil
-    if rest ~= "" then hours = string.sub(rest, 2) end
-    t = PARTS.put(lid, {q, tonumber(p), f == "f", hours})
+    local q, f, p = string.match(lid, "^([^|]*)|.*#(f?)(%d+)$")
+    t = PARTS.put(lid, {q, tonumber(p), f == "f"})
   end
-  return t[1], t[2], t[3], t[4]
+  return t[1], t[2], t[3]
 end
 
 -- a call in line may be routed now: a callback only while its line's hours are open
@@ -310,7 +307,7 @@ end
 -- first routable member of a line: a callbacks' line is routable whole, or not at all;
 -- a callers' line holds callbacks only if queued before callbacks had lines of their own
 local function head(lid)
-  local _, _, _, hours = line_parts(lid)
+  local hours = meta(lid).h
   if hours and not cb_open(hours) then return nil end
   local top = redis.call("ZRANGE", k("line:", lid), 0, 0, "WITHSCORES")
   if #top == 0 then return nil end

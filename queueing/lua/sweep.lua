@@ -46,7 +46,8 @@ local function sweep_ops()
     for _, lid in ipairs(lines) do
       local m = meta(lid)
       if m.q == c.queue then waiting = waiting + redis.call("ZCARD", k("line:", lid)) end
-      if my_score and m.b == c.bucket then
+      -- (callbacks of a line closed now take no agent before this call: not ahead)
+      if my_score and m.b == c.bucket and (lid == c.line or not m.h or cb_open(m.h)) then
         local theirs = m.p + (m.f and FRONT_BONUS or 0)
         if theirs > mine then ahead = ahead + redis.call("ZCARD", k("line:", lid))
         elseif lid == c.line then ahead = ahead + redis.call("ZRANK", k("line:", lid), c.id)

@@ -282,3 +282,78 @@ def test_a_caller_whose_put_through_was_lost_can_still_ask_for_a_callback(
         assert store.agent("ana").state == "reserved"  # not paused
         assert store.counters()["support"]["answered"] == 0
         assert _updates(cloud, call.call_sid) == []  # the holding leg is left alone
+
+
+def test_a_stale_accept_by_an_agent_whose_reservation_moved_on_is_refused(
+        settings: Settings) -> None:
+    """Ana's reservation lapsed and Bob's accept put the caller through: Ana's late click
+    is refused (409), not answered "already bridged", and never holds Bob's claim."""
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings, client, call = _holding_with_agent(settings, cloud)
+        store = client.application.extensions["centralita"].components["queue"]
+        reserved = store.call(call.call_sid)
+        store.expire_reservation(call.call_sid, reserved.reservation_id,
+                                 now=reserved.entered_at + 3600)  # Ana: no answer, paused
+        client.put("/api/agents/bob", headers=ADMIN, json={
+            "skills": {"lang:es": 1, "topic:billing": 1}, "contact": "+34911000333"})
+        got = client.post("/api/agents/bob/login", headers=ADMIN).get_json()
+        assert [a["call_id"] for a in got["assignments"]] == [call.call_sid]
+        late = client.post("/api/agents/ana/accept", headers=ADMIN,
+                           json={"call_id": call.call_sid})  # before Bob's: no claim taken
+        assert late.status_code == 409 and "not at agent ana" in late.get_json()["detail"]
+        bob = client.post("/api/agents/bob/accept", headers=ADMIN,
+                          json={"call_id": call.call_sid}).get_json()
+        assert bob["status"] == "bridged"
+        again = client.post("/api/agents/ana/accept", headers=ADMIN,
+                            json={"call_id": call.call_sid})
+        assert again.status_code == 409
+        [twiml] = _updates(cloud, call.call_sid)
+        assert ">+34911000333</Number>" in twiml  # Bob's phone, once
+
+
+def test_an_earlier_talks_pick_up_does_not_hide_a_lost_put_through(settings: Settings) -> None:
+    """The caller talked to an agent once (that leg's pick-up is remembered), then queued
+    again; the new accept's process dies: the recovery still rings the new agent."""
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings, client, call = _holding_with_agent(settings, cloud)
+        components = client.application.extensions["centralita"].components
+        store, bridge = components["queue"], components["bridge"]
+        bridge.mark_answered(call.call_sid)  # an earlier talk on this CallSid
+        assert client.post("/api/agents/ana/accept", headers=ADMIN,
+                           json={"call_id": call.call_sid}).get_json()["bridged"] is True
+        assert not bridge.agent_answered(call.call_sid)  # a new leg: not picked up yet
+        store.bounce(call.call_sid)  # that leg failed; the caller holds again, first
+        bridge.mark_answered(call.call_sid)  # (and an old pick-up lingers)
+        store.set_state("ana", "available")
+        held = store.call(call.call_sid)
+        assert held.status == "reserved" and held.agent_id == "ana"
+        from ivr.bridge import claim_name
+
+        assert store.claim(claim_name(call.call_sid, held.reservation_id), ttl_s=30)
+        store.accept("ana", call.call_sid)  # an accept that claimed, accepted, and died
+        bridge.forget_answer(call.call_sid)  # (put_through forgets it right after claiming)
+        store.release(claim_name(call.call_sid, held.reservation_id))  # (its claim lapsed)
+        wait_again(client, call)
+        _work_high(settings)
+        assert len(_updates(cloud, call.call_sid)) == 2  # the first accept's, and the rescue's
+
+
+def test_a_lost_put_through_being_made_a_callback_cannot_be_rung_meanwhile(
+        settings: Settings) -> None:
+    """The callback request takes the lost reservation's claim before undoing the answer:
+    a recovery job running at that moment rings nobody; with the claim held by a running
+    put-through, the request does not undo anything."""
+    from ivr.bridge import claim_lost_put_through, claim_name, put_through_again
+
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings, client, call = _holding_with_agent(settings, cloud)
+        components = client.application.extensions["centralita"].components
+        store, bridge = components["queue"], components["bridge"]
+        store.accept("ana", call.call_sid)  # the accept's process died
+        taken = claim_lost_put_through(store, call.call_sid)
+        assert taken == claim_name(call.call_sid, store.call(call.call_sid).reservation_id)
+        assert put_through_again(store, bridge, call.call_sid) == ()  # the job, meanwhile
+        assert _updates(cloud, call.call_sid) == []
+        assert claim_lost_put_through(store, call.call_sid) is None  # held: not "lost"
+        store.release(taken)
+        assert claim_lost_put_through(store, call.call_sid) == taken

@@ -74,8 +74,10 @@ def test_a_retry_falling_due_while_closed_keeps_its_place(hstore: QueueStore,
     _, live, _ = hstore.enqueue("live", "support", NEEDS, now=91)
     assert live is not None and live.call_id == "live"  # live callers are still served
     hstore.enqueue("last", "support", NEEDS, now=92)
-    assert hstore.hold_info("last", now=93).position == 2  # behind the kept callback
+    # the kept callback takes no agent while closed: not ahead of a caller holding now...
+    assert hstore.hold_info("last", now=93).position == 1
     hours.open = True
+    assert hstore.hold_info("last", now=94).position == 2  # ...and ahead again once open
     nxt = hstore.complete("a", "live", wrap_up_s=0, now=100)
     assert nxt is not None and (nxt.call_id, nxt.callback_number) == ("cb", "+34600000001")
 
@@ -212,7 +214,10 @@ def test_callbacks_of_a_closed_line_are_passed_over_whole(redis_client: redis.Re
         store.enqueue_callback(f"abroad{i}", "support", f"+4420700{i:05d}", NEEDS, now=i,
                                line="international")
     store.enqueue("here", "support", NEEDS, now=500)  # a caller holding on the open line
-    assert store.hold_info("here", now=501).position == 201  # behind them, by their age
+    assert store.hold_info("here", now=501).position == 1  # they take no agent before it
+    hours.state["international"] = True
+    assert store.hold_info("here", now=501).position == 201  # open: ahead, by their age
+    hours.state["international"] = False
     store.upsert_agent("a", SKILLS, now=502)
     before = _commands(redis_client)
     got = store.set_state("a", "available", now=503)
@@ -223,3 +228,24 @@ def test_callbacks_of_a_closed_line_are_passed_over_whole(redis_client: redis.Re
     store.complete("a", "here", wrap_up_s=0, now=600)
     agent = store.agent("a")
     assert agent is not None and agent.calls == ("abroad0",)  # the oldest first
+
+
+def test_callback_line_ids_end_as_every_line_id_does(redis_client: redis.Redis) -> None:
+    """Every line id ends in #[f]priority, whatever the hours line is called (a "#5" in a
+    line's name is not a priority), as the router before callback lines parsed them."""
+    import re
+
+    hours = LineHours()
+    hours.state["ventas#5"] = True
+    store = QueueStore(redis_client, rules=RULES, is_open=hours)
+    store.enqueue_callback("cb", "support", "+34600000001", NEEDS, priority=0, now=1,
+                           line="ventas#5")
+    store.enqueue("vip", "support", NEEDS, priority=1, now=2)
+    ids = redis_client.smembers("q:lines")
+    assert len(ids) == 2
+    for lid in ids:
+        m = re.match(r"^([^|]*)\|.*#(f?)(\d+)$", lid)
+        assert m is not None and m.group(1) == "support", lid
+    assert {re.match(r".*#f?(\d+)$", lid).group(1) for lid in ids} == {"0", "1"}  # type: ignore[union-attr]
+    _agent(store, "a")
+    assert store.agent("a").calls == ("vip",)  # type: ignore[union-attr]  # priority 1 first
