@@ -102,10 +102,18 @@ def call_ended(store: Any, call_id: str, twilio_status: str,
     ringing: abandoned, its wait recorded; talking: completed; a callback keeps its
     place; already over or unknown: nothing. ``agent_answered`` False: the caller was
     put through but hung up while the agent's phone still rang (the status can beat
-    the dial result): abandoned, not answered, and the agent freed."""
+    the dial result): abandoned, not answered, and the agent freed -- or, when they had
+    asked for a callback meanwhile (``callback_wish``), the callback is booked, at the
+    head of the line."""
     call = store.call(call_id)
     if (call is not None and agent_answered is False and not call.callback_number
             and call.status == CallStatus.BRIDGED):
+        wish = store.noted(call_id, "callback_wish")
+        if wish:  # asked for a callback while being put through, then hung up unanswered
+            _, booked, _ = store.enqueue_callback(
+                call_id, call.queue, wish, call.needs, call.priority, call.caller, now=now,
+                line=store.noted(call_id, "callback_line") or "", lost=True)
+            return _some(booked)
         return caller_left_while_ringing(store, call_id, now)
     try:
         return _some(store.end_call(call_id, reason=twilio_status, now=now))

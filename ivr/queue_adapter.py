@@ -80,6 +80,15 @@ class QueueAdapter:
         # put through to an agent, yet holding and asking: a lost put-through (its claim
         # taken here, so no recovery rings the agent while the answer is undone)
         lost = claim_lost_put_through(self.store, session.call_sid)
+        if lost is None and self._being_put_through(session.call_sid):
+            # a put-through of this call is running (or died moments ago): it may yet ring
+            # the agent for them; if the caller hangs up unanswered, the callback is booked
+            # then (ivr.bridge.call_ended)
+            self.store.note(session.call_sid, callback_wish=action.number,
+                            callback_line=session.line)
+            log.info("call %s asked for a callback while being put through: booked if "
+                     "it ends unanswered", session.call_sid)
+            return
         try:
             _status, assignment, resumed = self.store.enqueue_callback(
                 session.call_sid, str(action.skills.get("queue", "support")), action.number,
@@ -93,6 +102,11 @@ class QueueAdapter:
         if resumed:
             log.info("callback %s took back the place of %s", session.call_sid, resumed)
         self._send(assignment)
+
+    def _being_put_through(self, call_sid: str) -> bool:
+        call = self.store.call(call_sid)
+        return (call is not None and call.status == CallStatus.BRIDGED
+                and not call.callback_number)
 
     def left(self, call_sid: str, result: str) -> None:
         """Twilio's QueueResult for a caller who left the hold."""

@@ -229,6 +229,11 @@ class QueueStore(CallbackOps):
         """Attach facts to a call's record (e.g. the callback leg's CallSid)."""
         self.redis.hset(self._k("call:", call_id), mapping={f"note_{k}": v for k, v in fields.items()})
 
+    def noted(self, call_id: str, name: str) -> str | None:
+        """A fact :meth:`note` attached to the call (None when there is none)."""
+        value = self.redis.hget(self._k("call:", call_id), f"note_{name}")
+        return str(value) if value else None
+
     def abandons(self, limit: int = 100) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.redis.lrange(self._k("abandons"), 0, limit - 1)]  # type: ignore[union-attr]
 

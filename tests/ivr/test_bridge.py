@@ -357,3 +357,32 @@ def test_a_lost_put_through_being_made_a_callback_cannot_be_rung_meanwhile(
         assert claim_lost_put_through(store, call.call_sid) is None  # held: not "lost"
         store.release(taken)
         assert claim_lost_put_through(store, call.call_sid) == taken
+
+
+def test_a_callback_asked_for_while_being_put_through_is_booked_if_nobody_answered(
+        settings: Settings) -> None:
+    """The caller presses 1 while a put-through of their call is still running (its
+    claim held): nothing is undone then; the caller hangs up with no agent having picked
+    up, and the callback they were promised is booked."""
+    from ivr.bridge import claim_name
+
+    with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
+        settings, client, call = _holding_with_agent(settings, cloud)
+        store = client.application.extensions["centralita"].components["queue"]
+        reservation = store.call(call.call_sid).reservation_id
+        assert store.claim(claim_name(call.call_sid, reservation), ttl_s=30)
+        store.accept("ana", call.call_sid)  # a put-through running (or just dead)
+        call.press("1")
+        for _ in range(4):
+            if call.ended or (call.pending or "").lower() != "gather":
+                break
+            call.press("1")
+        assert call.heard("Le llamaremos lo antes posible")
+        assert store.noted(call.call_sid, "callback_wish") == "+34699000111"
+        assert call.ended  # the flow said goodbye: Twilio's final status came, unanswered
+        call.send_status("completed")  # (a repeated status changes nothing)
+        booked = store.call(call.call_sid)
+        assert booked is not None and booked.callback_number == "+34699000111", booked
+        assert booked.status in ("callback_pending", "reserved") and booked.front
+        assert store.agent("ana").state in ("available", "reserved")  # freed, not paused
+        assert store.counters()["support"].get("abandoned", 0) == 0
