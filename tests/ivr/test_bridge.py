@@ -17,30 +17,41 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 OPEN = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Europe/Madrid")).timestamp
 
 
+def _holding_with_agent(settings: Settings, cloud: FakeTwilioCloud) -> tuple[Any, Any, Any]:
+    """An app, a caller holding in the support queue, agent "ana" reserved for them."""
+    settings = settings.with_(twilio_account_sid=cloud.account_sid,
+                              twilio_api_url=cloud.url, public_url=BASE)
+    app = create_app(settings)
+    pin_clock(app, OPEN)
+    client = app.test_client()
+    sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
+    call = sim.call(from_="+34699000111", to="+34930001000").start()
+    call.press("1").press("*").press("1")  # Spanish, no account, billing: holding
+    # Twilio knows the inbound call; the fake only knows calls it placed: tell it.
+    cloud.calls[call.call_sid] = FakeCall(call.call_sid, "+34930001000", "+34699000111",
+                                          None, "POST", None, None, "in-progress")
+    assert client.put("/api/agents/ana", headers=ADMIN, json={
+        "skills": {"lang:es": 1, "topic:billing": 1},
+        "contact": "+34911000222"}).status_code == 200
+    got = client.post("/api/agents/ana/login", headers=ADMIN).get_json()
+    assert [a["call_id"] for a in got["assignments"]] == [call.call_sid]
+    return settings, client, call
+
+
+def _updates(cloud: FakeTwilioCloud, call_sid: str) -> list[str]:
+    return [r.form["Twiml"][0] for r in cloud.requests
+            if r.path.endswith(f"/Calls/{call_sid}.json") and r.method == "POST"]
+
+
 def test_agent_accepts_and_the_caller_is_dialled_through(settings: Settings) -> None:
     with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
-        app = create_app(settings.with_(twilio_account_sid=cloud.account_sid,
-                                        twilio_api_url=cloud.url, public_url=BASE))
-        pin_clock(app, OPEN)
-        client = app.test_client()
-        sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
-        call = sim.call(from_="+34699000111", to="+34930001000").start()
-        call.press("1").press("*").press("1")  # Spanish, no account, billing: holding
-        # Twilio knows the inbound call; the fake only knows calls it placed: tell it.
-        cloud.calls[call.call_sid] = FakeCall(call.call_sid, "+34930001000", "+34699000111",
-                                              None, "POST", None, None, "in-progress")
-        assert client.put("/api/agents/ana", headers=ADMIN, json={
-            "skills": {"lang:es": 1, "topic:billing": 1},
-            "contact": "+34911000222"}).status_code == 200
-        got = client.post("/api/agents/ana/login", headers=ADMIN).get_json()
-        assert [a["call_id"] for a in got["assignments"]] == [call.call_sid]
+        _, client, call = _holding_with_agent(settings, cloud)
         answer = client.post("/api/agents/ana/accept", headers=ADMIN,
                              json={"call_id": call.call_sid}).get_json()
         assert answer["bridged"] is True, answer
-        updates = [r for r in cloud.requests if r.path.endswith(f"/Calls/{call.call_sid}.json")
-                   and r.method == "POST"]
+        updates = _updates(cloud, call.call_sid)
         assert updates, cloud.requests
-        twiml = updates[-1].form["Twiml"][0]
+        twiml = updates[-1]
         assert ">+34911000222</Number>" in twiml and "Le pasamos con un agente" in twiml
         # Twilio tells us when the agent picks up (absolute: the TwiML went by REST).
         assert f'url="{BASE}/voice/agent-answered?call={call.call_sid}"' in twiml
@@ -109,35 +120,16 @@ def test_a_put_through_lost_between_accept_and_twilio_is_finished_by_the_hold(
     from queueing.model import CallStatus
 
     with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
-        settings = settings.with_(twilio_account_sid=cloud.account_sid,
-                                  twilio_api_url=cloud.url, public_url=BASE)
-        app = create_app(settings)
-        pin_clock(app, OPEN)
-        client = app.test_client()
-        sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
-        call = sim.call(from_="+34699000111", to="+34930001000").start()
-        call.press("1").press("*").press("1")  # Spanish, no account, billing: holding
-        cloud.calls[call.call_sid] = FakeCall(call.call_sid, "+34930001000", "+34699000111",
-                                              None, "POST", None, None, "in-progress")
-        assert client.put("/api/agents/ana", headers=ADMIN, json={
-            "skills": {"lang:es": 1, "topic:billing": 1},
-            "contact": "+34911000222"}).status_code == 200
-        got = client.post("/api/agents/ana/login", headers=ADMIN).get_json()
-        assert [a["call_id"] for a in got["assignments"]] == [call.call_sid]
-        store = app.extensions["centralita"].components["queue"]
+        settings, client, call = _holding_with_agent(settings, cloud)
+        store = client.application.extensions["centralita"].components["queue"]
         store.accept("ana", call.call_sid)  # ...and the process dies here
         assert store.call(call.call_sid).status == CallStatus.BRIDGED
-
-        def updates() -> list[str]:
-            return [r.form["Twiml"][0] for r in cloud.requests
-                    if r.path.endswith(f"/Calls/{call.call_sid}.json") and r.method == "POST"]
-
-        assert updates() == []
+        assert _updates(cloud, call.call_sid) == []
         hold = wait_again(client, call)  # the caller hears the hold as before...
         assert hold.find(".//Play") is not None
         wait_again(client, call)  # (a second request before the worker ran)
         _work_high(settings)  # ...and the worker rings the agent, once
-        [twiml] = updates()
+        [twiml] = _updates(cloud, call.call_sid)
         assert ">+34911000222</Number>" in twiml
         assert f'url="{BASE}/voice/agent-answered?call={call.call_sid}"' in twiml
         assert store.call(call.call_sid).status == CallStatus.BRIDGED
@@ -149,20 +141,8 @@ def test_a_lost_put_through_that_twilio_refuses_puts_the_caller_back_at_the_head
     from queueing.model import CallStatus
 
     with FakeTwilioCloud("AC" + "1" * 32, AUTH_TOKEN) as cloud:
-        settings = settings.with_(twilio_account_sid=cloud.account_sid,
-                                  twilio_api_url=cloud.url, public_url=BASE)
-        app = create_app(settings)
-        pin_clock(app, OPEN)
-        client = app.test_client()
-        sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
-        call = sim.call(from_="+34699000111", to="+34930001000").start()
-        call.press("1").press("*").press("1")
-        cloud.calls[call.call_sid] = FakeCall(call.call_sid, "+34930001000", "+34699000111",
-                                              None, "POST", None, None, "in-progress")
-        client.put("/api/agents/ana", headers=ADMIN, json={
-            "skills": {"lang:es": 1, "topic:billing": 1}, "contact": "+34911000222"})
-        client.post("/api/agents/ana/login", headers=ADMIN)
-        store = app.extensions["centralita"].components["queue"]
+        settings, client, call = _holding_with_agent(settings, cloud)
+        store = client.application.extensions["centralita"].components["queue"]
         store.accept("ana", call.call_sid)
         wait_again(client, call)
         cloud.fail(times=2, status=500)  # Twilio down for both tries (BRIDGE_RETRY)
@@ -171,30 +151,6 @@ def test_a_lost_put_through_that_twilio_refuses_puts_the_caller_back_at_the_head
         assert back.status == CallStatus.WAITING and back.agent_id in (None, "")
         assert store.agent("ana").state == "paused"
         assert store.hold_info(call.call_sid).position == 1
-
-
-def _holding_with_agent(settings: Settings, cloud: FakeTwilioCloud) -> tuple[Any, Any, Any]:
-    """An app, a caller holding in the support queue, agent "ana" reserved for them."""
-    settings = settings.with_(twilio_account_sid=cloud.account_sid,
-                              twilio_api_url=cloud.url, public_url=BASE)
-    app = create_app(settings)
-    pin_clock(app, OPEN)
-    client = app.test_client()
-    sim = Simulator(BASE, AUTH_TOKEN, transport=TestClientTransport(client))
-    call = sim.call(from_="+34699000111", to="+34930001000").start()
-    call.press("1").press("*").press("1")
-    cloud.calls[call.call_sid] = FakeCall(call.call_sid, "+34930001000", "+34699000111",
-                                          None, "POST", None, None, "in-progress")
-    client.put("/api/agents/ana", headers=ADMIN, json={
-        "skills": {"lang:es": 1, "topic:billing": 1}, "contact": "+34911000222"})
-    got = client.post("/api/agents/ana/login", headers=ADMIN).get_json()
-    assert [a["call_id"] for a in got["assignments"]] == [call.call_sid]
-    return settings, client, call
-
-
-def _updates(cloud: FakeTwilioCloud, call_sid: str) -> list[str]:
-    return [r.form["Twiml"][0] for r in cloud.requests
-            if r.path.endswith(f"/Calls/{call_sid}.json") and r.method == "POST"]
 
 
 def test_a_hold_request_racing_a_good_accept_never_rings_the_agent_again(
