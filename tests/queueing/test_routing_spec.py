@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +23,23 @@ agent_st = st.tuples(st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5),
                      st.sampled_from([(), ("general",), ("billing",)]), st.integers(0, 50))
 
 
+def freed_one_by_one(store: QueueStore, agents: list[Any], now: int,
+                     open_: bool = True) -> Iterator[tuple[Any, Any]]:
+    """Each agent signs in and becomes free at ``now``: the router's pick must be the one
+    queueing/routing.py names. Yields (the router's assignment, the specified call)."""
+    rules = store.rules()
+    for j, (skills, queues, idle) in enumerate(agents):
+        store.upsert_agent(f"a{j}", skills, queues=queues, now=idle)
+        agent = store.agent(f"a{j}")
+        assert agent is not None
+        freed = replace(agent, state=AgentState.AVAILABLE, idle_since=now)
+        expected = routing.best_call(freed, store.waiting(), now, rules.for_queue,
+                                     callbacks_open=open_)
+        got = store.set_state(f"a{j}", "available", now=now)
+        assert (got.call_id if got else None) == (expected.call_id if expected else None)
+        yield got, expected
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(calls=st.lists(call_st, min_size=1, max_size=12), agents=st.lists(agent_st, min_size=1, max_size=4),
        now=st.integers(900, 1500))
@@ -31,15 +49,7 @@ def test_lua_matches_the_pure_rules(redis_client: redis.Redis, calls: list[Any],
     store = QueueStore(redis_client, rules=RULES)
     for i, (queue, needs, prio, at) in enumerate(calls):
         store.enqueue(f"c{i}", queue, needs, priority=prio, now=at)
-    rules = store.rules()
-    for j, (skills, queues, idle) in enumerate(agents):
-        store.upsert_agent(f"a{j}", skills, queues=queues, now=idle)
-        agent = store.agent(f"a{j}")
-        assert agent is not None
-        freed = replace(agent, state=AgentState.AVAILABLE, idle_since=now)
-        expected = routing.best_call(freed, store.waiting(), now, rules.for_queue)
-        got = store.set_state(f"a{j}", "available", now=now)
-        assert (got.call_id if got else None) == (expected.call_id if expected else None)
+    for got, _ in freed_one_by_one(store, agents, now):
         if got:
             store.accept(got.agent_id, got.call_id, now=now)
 
@@ -64,15 +74,7 @@ def test_lua_routes_callbacks_as_specified_open_or_closed(
         else:
             store.enqueue(f"c{i}", queue, needs, priority=prio, now=at)
     rules = store.rules()
-    for j, (skills, queues, idle) in enumerate(agents):
-        store.upsert_agent(f"a{j}", skills, queues=queues, now=idle)
-        agent = store.agent(f"a{j}")
-        assert agent is not None
-        freed = replace(agent, state=AgentState.AVAILABLE, idle_since=now)
-        expected = routing.best_call(freed, store.waiting(), now, rules.for_queue,
-                                     callbacks_open=open_)
-        got = store.set_state(f"a{j}", "available", now=now)
-        assert (got.call_id if got else None) == (expected.call_id if expected else None)
+    for got, expected in freed_one_by_one(store, agents, now, open_):
         if got and expected:
             assert got.is_callback == bool(expected.callback_number)
             assert got.deadline == now + routing.reservation_hold_s(
