@@ -29,7 +29,7 @@ from ivr.errors import IvrError
 from ivr.security import REQUEST_BASE
 from ivr.twilio_rest import RetryPolicy, TwilioRestError
 from queueing.errors import InvalidTransition, UnknownCall
-from queueing.model import AgentState, Assignment, CallStatus, PauseReason
+from queueing.model import AgentState, Assignment, Call, CallStatus, PauseReason
 
 log = logging.getLogger(__name__)
 CONTACTS = "ivr:agent_contact"
@@ -197,21 +197,25 @@ def claim_name(call_id: str, reservation_id: str | None) -> str:
     return f"bridge:{call_id}:{reservation_id or ''}"
 
 
-def claim_lost_put_through(store: Any, call_id: str) -> str | None:
-    """The router has the call put through to an agent, yet no put-through is running or
-    done for that reservation (its claim lapsed: the process died before Twilio heard).
-    Takes that claim -- so no recovery can ring the agent meanwhile -- and returns its
-    name (give it back with ``store.release``); None when the put-through is not lost."""
-    call = store.call(call_id)
-    if (call is None or call.status != CallStatus.BRIDGED or call.callback_number
-            or not call.agent_id):
+def put_through_in_router(call: Call | None) -> bool:
+    """The router has the call put through to an agent (not a callback: its customer
+    never holds): whether Twilio heard of it is for the put-through's claim to say."""
+    return (call is not None and call.status == CallStatus.BRIDGED
+            and not call.callback_number and bool(call.agent_id))
+
+
+def claim_lost_put_through(store: Any, call: Call) -> str | None:
+    """``call`` is put through in the router, yet no put-through is running or done for
+    its reservation (the claim lapsed: the process died before Twilio heard). Takes that
+    claim -- so nobody else can ring the agent or undo the answer meanwhile -- and
+    returns its name (give it back with ``store.release``); None when not lost."""
+    if not put_through_in_router(call):
         return None
-    claim = claim_name(call_id, call.reservation_id)
+    claim = claim_name(call.call_id, call.reservation_id)
     if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
         return None
-    again = store.call(call_id)
-    if again is None or again.status != CallStatus.BRIDGED \
-            or again.reservation_id != call.reservation_id:
+    again = store.call(call.call_id)  # (the accept may have ended, or been undone, meanwhile)
+    if not put_through_in_router(again) or again.reservation_id != call.reservation_id:
         store.release(claim)
         return None
     return claim
@@ -291,19 +295,16 @@ def put_through_again(store: Any, bridge: Bridge | None, call_id: str,
     claim lasts :data:`BRIDGE_CLAIM_S`), nor for a callback (its customer does not hold).
     Returns the reservations made while undoing, for the caller to dispatch."""
     call = store.call(call_id)
-    if not _lost(call, bridge):
+    if bridge is None or call is None:
         return ()
-    claim = claim_name(call_id, call.reservation_id)
-    if not store.claim(claim, ttl_s=BRIDGE_CLAIM_S):
-        return ()  # being put through, or put through for good: nothing to finish
-    again = store.call(call_id)  # (the accept may have ended, or been undone, meanwhile)
-    assert bridge is not None  # (_lost says so)
-    if (not _lost(again, bridge) or again.agent_id != call.agent_id
-            or again.reservation_id != call.reservation_id
-            or bridge.agent_answered(call_id)):
+    claim = claim_lost_put_through(store, call)
+    if claim is None:
+        return ()  # being put through, put through for good, or not put through at all
+    if bridge.agent_answered(call_id):
         store.release(claim)
         return ()
-    agent_id = again.agent_id
+    agent_id = call.agent_id
+    assert agent_id is not None  # (put through in the router: at an agent)
     log.warning("call %s is holding although agent %s accepted it: its put-through was "
                 "lost; ringing the agent now", call_id, agent_id)
     try:
@@ -314,13 +315,6 @@ def put_through_again(store: Any, bridge: Bridge | None, call_id: str,
         return _undo(store, call_id, agent_id, exc, now).assignments
     store.keep_claim(claim, BRIDGED_FOR_GOOD_S)
     return ()
-
-
-def _lost(call: Any, bridge: Bridge | None) -> bool:
-    """A call the router has put through to an agent (not a callback: its customer
-    never holds) -- all a lost put-through can be."""
-    return (bridge is not None and call is not None and call.status == CallStatus.BRIDGED
-            and not call.callback_number and bool(call.agent_id))
 
 
 def rebridge(call_id: str) -> None:

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from call_flows import actions as a
 from call_flows.session import Session
-from ivr.bridge import claim_lost_put_through
+from ivr.bridge import claim_lost_put_through, put_through_in_router
 from queueing.model import Assignment, CallStatus, needs_from_skills
 
 log = logging.getLogger(__name__)
@@ -77,18 +77,21 @@ class QueueAdapter:
         """A callback asked from the flow (a menu, or the hold's key 1): one atomic step
         puts the call in line as a callback (keeping any place it had); an agent free
         now is reserved at once and the customer is dialled."""
-        # put through to an agent, yet holding and asking: a lost put-through (its claim
-        # taken here, so no recovery rings the agent while the answer is undone)
-        lost = claim_lost_put_through(self.store, session.call_sid)
-        if lost is None and self._being_put_through(session.call_sid):
-            # a put-through of this call is running (or died moments ago): it may yet ring
-            # the agent for them; if the caller hangs up unanswered, the callback is booked
-            # then (ivr.bridge.call_ended)
-            self.store.note(session.call_sid, callback_wish=action.number,
-                            callback_line=session.line)
-            log.info("call %s asked for a callback while being put through: booked if "
-                     "it ends unanswered", session.call_sid)
-            return
+        lost = None
+        call = self.store.call(session.call_sid)
+        if put_through_in_router(call):
+            # put through to an agent, yet holding and asking: a lost put-through (its
+            # claim taken here, so no recovery rings the agent while the answer is undone)
+            lost = claim_lost_put_through(self.store, call)
+            if lost is None:
+                # a put-through of this call is running (or died moments ago): it may yet
+                # ring the agent for them; if the caller hangs up unanswered, the callback
+                # is booked then (ivr.bridge.call_ended)
+                self.store.note(session.call_sid, callback_wish=action.number,
+                                callback_line=session.line)
+                log.info("call %s asked for a callback while being put through: booked "
+                         "if it ends unanswered", session.call_sid)
+                return
         try:
             _status, assignment, resumed = self.store.enqueue_callback(
                 session.call_sid, str(action.skills.get("queue", "support")), action.number,
@@ -102,11 +105,6 @@ class QueueAdapter:
         if resumed:
             log.info("callback %s took back the place of %s", session.call_sid, resumed)
         self._send(assignment)
-
-    def _being_put_through(self, call_sid: str) -> bool:
-        call = self.store.call(call_sid)
-        return (call is not None and call.status == CallStatus.BRIDGED
-                and not call.callback_number)
 
     def left(self, call_sid: str, result: str) -> None:
         """Twilio's QueueResult for a caller who left the hold."""

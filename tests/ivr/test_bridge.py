@@ -306,13 +306,13 @@ def test_a_lost_put_through_being_made_a_callback_cannot_be_rung_meanwhile(
         components = client.application.extensions["centralita"].components
         store, bridge = components["queue"], components["bridge"]
         store.accept("ana", call.call_sid)  # the accept's process died
-        taken = claim_lost_put_through(store, call.call_sid)
+        taken = claim_lost_put_through(store, store.call(call.call_sid))
         assert taken == claim_name(call.call_sid, store.call(call.call_sid).reservation_id)
         assert put_through_again(store, bridge, call.call_sid) == ()  # the job, meanwhile
         assert _updates(cloud, call.call_sid) == []
-        assert claim_lost_put_through(store, call.call_sid) is None  # held: not "lost"
+        assert claim_lost_put_through(store, store.call(call.call_sid)) is None  # held: not "lost"
         store.release(taken)
-        assert claim_lost_put_through(store, call.call_sid) == taken
+        assert claim_lost_put_through(store, store.call(call.call_sid)) == taken
 
 
 def test_a_callback_asked_for_while_being_put_through_is_booked_if_nobody_answered(
