@@ -119,7 +119,7 @@ def line_hours(registry: Any) -> Callable[[float], dict[str, bool]]:
         except (IndexError, AttributeError):  # no line configured: nothing to close
             return {}
         state = {line.name: bool(line.hours.is_open(at)) for line in lines}
-        state[""] = state.get(default.name, bool(default.hours.is_open(at)))
+        state[""] = state[default.name]  # (the default line is one of the lines)
         return state
 
     return is_open

@@ -64,15 +64,6 @@ def outbound() -> callbacks.OutboundCaller | None:
 
 def job_store() -> QueueStore:
     """The router as the running job sees it (its Redis, this worker's prefix and hours)."""
-    return _store()
-
-
-def follow_up(assignments: list[Assignment]) -> None:
-    """Schedule the timers (and dials) of reservations a job made."""
-    _follow_up(assignments)
-
-
-def _store() -> QueueStore:
     job = get_current_job()
     if job is None:
         raise QueueError("queueing jobs run inside an RQ worker")
@@ -83,7 +74,8 @@ def _store() -> QueueStore:
     return QueueStore(client, prefix=_CONTEXT.prefix, is_open=_CONTEXT.is_open)
 
 
-def _follow_up(assignments: list[Assignment]) -> None:
+def follow_up(assignments: list[Assignment]) -> None:
+    """Schedule the timers (and dials) of reservations a job made."""
     job = get_current_job()
     if job is None:
         return
@@ -99,14 +91,14 @@ def _enqueue_dial(queue: Queue, a: Assignment) -> None:
 
 def tick() -> int:
     """Due reservations, wrap-ups and callback retries, then offer aged calls."""
-    assignments = _store().tick()
-    _follow_up(assignments)
+    assignments = job_store().tick()
+    follow_up(assignments)
     return len(assignments)
 
 
 def expire_reservation(call_id: str, reservation_id: str) -> bool:
-    expired, again = _store().expire_reservation(call_id, reservation_id)
-    _follow_up([again] if again else [])
+    expired, again = job_store().expire_reservation(call_id, reservation_id)
+    follow_up([again] if again else [])
     return expired
 
 
@@ -116,10 +108,10 @@ def dial_callback(call_id: str, reservation_id: str) -> str | None:
     if outbound is None or config is None:
         raise QueueError("outbound calls are not configured in this worker: set "
                          "TWILIO_ACCOUNT_SID and call queueing.jobs.install() at start")
-    store = _store()
+    store = job_store()
     first_run = store.claim(f"dialjob:{call_id}:{reservation_id}", ttl_s=3600)
     sid = callbacks.dial(store, outbound, config, call_id, reservation_id,
-                         dispatch=lambda a: _follow_up([a]))
+                         dispatch=lambda a: follow_up([a]))
     if sid is not None or first_run:
         return sid
     # A rerun that callbacks.dial refused: the reservation is over (nothing to do), or
@@ -137,7 +129,7 @@ def dial_callback(call_id: str, reservation_id: str) -> str | None:
                 "the router calls back later", call_id)
     _, freed_into = store.callback_result(call_id, answered=False,
                                           reservation_id=reservation_id, why="worker_died")
-    _follow_up([freed_into] if freed_into else [])
+    follow_up([freed_into] if freed_into else [])
     return None
 
 
