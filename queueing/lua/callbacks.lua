@@ -4,6 +4,16 @@
 -- Results of a leg are applied only to the current reservation (res) and leg (leg);
 -- anything older is ignored.
 
+-- a call in line (waiting, or a callback already) becomes a callback that keeps its
+-- place: number A.number, the hours of A.hours_line (else those it had)
+local function to_callback(c)
+  c.hours_line = A.hours_line or c.hours_line or ""
+  redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
+    "hours_line", c.hours_line)
+  c.status, c.cb = "callback_pending", A.number
+  reline(c)
+end
+
 local function callback_ops()
   if OP == "enqueue_callback" then
     -- Straight into callback_pending in one step: a free agent is reserved for it at once
@@ -14,17 +24,14 @@ local function callback_ops()
       return result({status = asg and "reserved" or "callback_pending", assignment = asg or NULL,
                      resumed_from = resumed})
     end
-    local hours_line = A.hours_line or c.hours_line or ""
-    c.hours_line = hours_line
     if c.status == "waiting" or c.status == "callback_pending" then
       local was = c.status
-      redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
-        "hours_line", hours_line)
-      c.status, c.cb = "callback_pending", A.number
-      reline(c)
+      to_callback(c)
       if was == "waiting" then event("callback", {call = c.id, queue = c.queue}) end
       return result({status = "callback_pending", assignment = NULL})
     end
+    local hours_line = A.hours_line or c.hours_line or ""
+    c.hours_line = hours_line
     local lost = c.status == "bridged" and c.cb == "" and A.lost == true
     if (c.status == "reserved" or lost) and c.cb == "" then
       -- an agent was reserved while the caller was choosing the callback: that agent is
@@ -54,11 +61,7 @@ local function callback_ops()
       return fail("invalid_transition", "call " .. c.id .. " is " .. c.status ..
         "; only a waiting call can ask for a callback")
     end
-    c.hours_line = A.hours_line or c.hours_line or ""
-    redis.call("HSET", k("call:", c.id), "status", "callback_pending", "cb", A.number,
-      "hours_line", c.hours_line)
-    c.status, c.cb = "callback_pending", A.number
-    reline(c)
+    to_callback(c)
     event("callback", {call = c.id, queue = c.queue})
     return result({status = "callback_pending"})
 
